@@ -1,0 +1,90 @@
+# Tally build. `make` builds build/tally; see README.md for the rest.
+#
+#   make            release build (warnings are errors)
+#   make run        install missing Debian packages, build, serve ./data
+#   make test       install missing packages, build, run every test suite
+#   make asan       the same sources under AddressSanitizer + UBSan
+#   make bench      the benchmark against the peers (long; not a test)
+#   make fuzz       run every fuzz target (FUZZ_SECONDS each)
+
+BUILD    ?= build
+SAN      ?= 0
+CC       ?= cc
+PKGS     := libbson-1.0 libmicrohttpd lmdb libsodium libpcre2-8
+
+PKG_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+            -Wmissing-prototypes -Wvla -Wformat=2 -Wno-format-nonliteral
+CFLAGS   ?= -O2 -g
+ifeq ($(SAN),1)
+CFLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+            -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+endif
+ALL_CFLAGS := -std=c17 -D_GNU_SOURCE -pthread $(WARN) $(CFLAGS) \
+              -Isrc $(PKG_CFLAGS) -MMD -MP
+LIBS     := $(PKG_LIBS) -lm -pthread
+
+SRC      := $(sort $(wildcard src/*/*.c))
+OBJ      := $(SRC:src/%.c=$(BUILD)/obj/%.o)
+MAIN_OBJ := $(BUILD)/obj/main.o
+UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
+UNIT_OBJ := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/%.o)
+
+.PHONY: all run test unit asan bench fuzz clean deps format
+
+all: $(BUILD)/tally
+
+$(BUILD)/libtally.a: $(OBJ)
+	@rm -f $@
+	@ar rcs $@ $^
+
+$(BUILD)/tally: $(MAIN_OBJ) $(BUILD)/libtally.a
+	@echo "  LD $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libtally.a
+	@echo "  LD $@"
+	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"
+	@$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/tests/%.o: tests/unit/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"
+	@$(CC) $(ALL_CFLAGS) -Itests/unit -c -o $@ $<
+
+deps:
+	@scripts/deps.sh run
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	$(BUILD)/tally serve
+
+unit: $(BUILD)/unit_tests
+	$(BUILD)/unit_tests
+
+test:
+	@scripts/deps.sh test
+	@scripts/test.sh
+
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all build-asan/unit_tests
+
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@bench/run.sh
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+format:
+	clang-format -i src/*.c src/*/*.[ch] tests/unit/*.[ch]
+
+-include $(OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
