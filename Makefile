@@ -30,6 +30,7 @@ LIBS     := $(PKG_LIBS) -lm -pthread
 SRC      := $(sort $(wildcard src/*/*.c))
 OBJ      := $(SRC:src/%.c=$(BUILD)/obj/%.o)
 MAIN_OBJ := $(BUILD)/obj/main.o
+OPENAPI_OBJ := $(BUILD)/obj/openapi.o
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJ := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/%.o)
 
@@ -37,7 +38,7 @@ UNIT_OBJ := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/%.o)
 
 all: $(BUILD)/tally
 
-$(BUILD)/libtally.a: $(OBJ)
+$(BUILD)/libtally.a: $(OBJ) $(OPENAPI_OBJ)
 	@rm -f $@
 	@ar rcs $@ $^
 
@@ -48,6 +49,12 @@ $(BUILD)/tally: $(MAIN_OBJ) $(BUILD)/libtally.a
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libtally.a
 	@echo "  LD $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+# The server's own OpenAPI document, linked in as data.
+$(OPENAPI_OBJ): docs/openapi.json
+	@mkdir -p $(dir $@)
+	@echo "  LD $<"
+	@ld -r -b binary -z noexecstack -o $@ $<
 
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)

@@ -163,3 +163,32 @@ const char *err_code_name(enum err_code code)
         return "unknown";
     return code_info[code].name;
 }
+
+void err_describe(const struct err *e, char *out, size_t cap)
+{
+    size_t n = 0;
+
+    if (cap == 0)
+        return;
+    out[0] = '\0';
+    if (e->problem_count == 0) {
+        snprintf(out, cap, "%s", e->msg);
+        return;
+    }
+    for (size_t i = 0; i < e->problem_count && n + 1 < cap; i++) {
+        const struct err_problem *p = &e->problems[i];
+        n += (size_t)snprintf(out + n, cap - n, "%s", i ? "; " : "");
+        /* The first location part is "body": the reader knows that. */
+        for (int j = 1; j < p->loc_len && n + 1 < cap; j++) {
+            if (p->loc[j].is_index)
+                n += (size_t)snprintf(out + n, cap - n, "[%ld]",
+                                      p->loc[j].index);
+            else
+                n += (size_t)snprintf(out + n, cap - n, "%s%s",
+                                      j > 1 ? "." : "", p->loc[j].key);
+        }
+        if (n + 1 < cap)
+            n += (size_t)snprintf(out + n, cap - n, "%s%s",
+                                  p->loc_len > 1 ? ": " : "", p->msg);
+    }
+}

@@ -106,6 +106,10 @@ int err_path_key(struct err_path *p, const char *key);
 int err_path_index(struct err_path *p, long index);
 void err_path_pop(struct err_path *p, int saved_len);
 
+/* One line for the error: its message, or its problems as
+ * "metadata.size: must be of type integer; ...". */
+void err_describe(const struct err *e, char *out, size_t cap);
+
 /* HTTP status and upstream error type name for a code. */
 int err_http_status(enum err_code code);
 const char *err_type_name(enum err_code code);

@@ -182,6 +182,8 @@ static void on_headers(struct http_conn *c)
     if (route->stream != NULL) {
         c->streaming = true;
         if (route->stream->begin(&c->req, &c->stream_state, &c->resp) != 0) {
+            route->stream->abort(c->stream_state);
+            c->stream_state = NULL;
             c->stream_ended = true;
             c->resp_ready = true;
         }

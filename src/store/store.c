@@ -331,7 +331,7 @@ int store_open(const char *dir, const struct store_config *cfg,
     pthread_cond_init(&s->finished, NULL);
 
     rc = check_folder(dir, !s->read_only, e);
-    if (rc == 0 && !s->read_only)
+    if (rc == 0 && !s->read_only && !cfg->shared)
         rc = take_folder_lock(s, e);
     if (rc == 0)
         rc = load_secret(s, e);
@@ -484,30 +484,36 @@ int store_note_change(struct store_txn *t, const struct store_change *c)
     return changes_add(t->changes, c);
 }
 
-/* Runs one request in a nested transaction of the group's transaction. A
+int store_nested(struct store_txn *t, store_write_fn fn, void *ctx,
+                 struct err *e)
+{
+    MDB_txn *child;
+    size_t mark = t->changes ? changes_mark(t->changes) : 0;
+    int rc = mdb_txn_begin(t->store->env, t->txn, 0, &child);
+
+    if (rc != 0)
+        return store_fail(rc, "starting a nested write", e);
+    struct store_txn nested = {t->store, child, true, t->changes};
+    rc = fn(&nested, ctx, e);
+    if (rc == 0) {
+        int mrc = mdb_txn_commit(child);
+        if (mrc != 0)
+            rc = store_fail(mrc, "committing a nested write", e);
+    } else {
+        mdb_txn_abort(child);
+    }
+    if (rc != 0 && t->changes != NULL)
+        changes_rewind(t->changes, mark);
+    return rc;
+}
+
+/* Runs one request in a transaction nested in the group's, so that a
  * failure undoes only this request's changes. */
 static void run_one(struct store *s, MDB_txn *group, struct write_req *r,
                     struct store_changes *changes)
 {
-    MDB_txn *child;
-    size_t mark = changes_mark(changes);
-    int rc = mdb_txn_begin(s->env, group, 0, &child);
-
-    if (rc != 0) {
-        r->rc = store_fail(rc, "starting a write", r->e);
-        return;
-    }
-    struct store_txn t = {s, child, true, changes};
-    r->rc = r->fn(&t, r->ctx, r->e);
-    if (r->rc == 0) {
-        rc = mdb_txn_commit(child);
-        if (rc != 0)
-            r->rc = store_fail(rc, "committing a write", r->e);
-    } else {
-        mdb_txn_abort(child);
-    }
-    if (r->rc != 0)
-        changes_rewind(changes, mark);
+    struct store_txn t = {s, group, true, changes};
+    r->rc = store_nested(&t, r->fn, r->ctx, r->e);
 }
 
 /* One group: a transaction, each request nested in it, one commit. */

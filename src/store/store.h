@@ -66,9 +66,12 @@ struct store_config {
     uint64_t max_size_bytes;
     /* TUNING: readers are one per concurrent request or scan. */
     unsigned max_readers;
-    /* Open without taking the folder lock: only for `tally check`-style
-     * readers that never write. */
+    /* Open for reading only (no writer thread, no folder lock): readers
+     * may run beside a server, LMDB keeps them consistent. */
     bool read_only;
+    /* Write without the folder lock, beside a running server: only for
+     * commands that touch nothing a server caches (API keys). */
+    bool shared;
 };
 
 #define STORE_DEFAULT_MAX_SIZE ((uint64_t)1 << 40)
@@ -111,6 +114,12 @@ void store_read_end(struct store_txn *t);
  * kept. fn must not block on other writes. */
 typedef int (*store_write_fn)(struct store_txn *t, void *ctx, struct err *e);
 int store_write(struct store *s, store_write_fn fn, void *ctx, struct err *e);
+
+/* Runs fn in a transaction nested in t (itself a write): its changes are
+ * kept when it returns 0 and undone otherwise, leaving t usable either
+ * way. A batch uses this to apply its objects one by one. */
+int store_nested(struct store_txn *t, store_write_fn fn, void *ctx,
+                 struct err *e);
 
 /* Translates an LMDB return code into an err code and message that names
  * what was being done ("what"). */

@@ -1,0 +1,245 @@
+/*
+ * serve.c - `tally serve`: the HTTP API over the embedded store.
+ *
+ * Start: open the store, make a first API key when there is none (printed
+ * once), start the purge thread and the HTTP front, answer /healthz.
+ * SIGTERM or SIGINT: stop accepting, let requests in flight finish, close
+ * the store cleanly.
+ */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "base/log.h"
+#include "cli/cli.h"
+#include "store/catalog.h"
+#include "store/janitor.h"
+
+static const char usage[] =
+    "tally serve [--data DIR] [--listen HOST:PORT] [options]\n"
+    "  --data DIR                 data folder (./data)\n"
+    "  --listen HOST:PORT         address (127.0.0.1:8080)\n"
+    "  --io-threads N             HTTP I/O threads (2)\n"
+    "  --workers N                request handler threads (4)\n"
+    "  --max-queue N              requests waiting for a worker (1024)\n"
+    "  --max-connections N        open connections (20000)\n"
+    "  --idle-timeout SECONDS     close idle connections (60)\n"
+    "  --max-body-bytes SIZE      request body (64M)\n"
+    "  --max-header-bytes SIZE    request line and headers (64K)\n"
+    "  --max-object-bytes SIZE    one stored object (16M)\n"
+    "  --max-batch-objects N      objects per batch request (1000)\n"
+    "  --max-import-bytes SIZE    one import body (0: no limit)\n"
+    "  --max-import-rejects N     rejected lines before an import stops "
+    "(100000)\n"
+    "  --max-json-depth N         nesting of request JSON (64)\n"
+    "  --max-store-size SIZE      the store's size limit (1T)\n"
+    "  --agg-max-groups N         groups per aggregation (1000000)\n"
+    "  --agg-max-memory SIZE      collected values per aggregation (256M)\n"
+    "  --agg-max-response-bytes SIZE  aggregation answer (64M)\n"
+    "  --agg-max-time-ms N        aggregation run time (30000)\n"
+    "  --log-level LEVEL          debug, info, warn, error (info)\n"
+    "  --access-log               one line per request on stdout";
+
+struct serve_opts {
+    const char *data;
+    struct store_config store;
+    struct http_config http;
+    struct api_config api;
+};
+
+static void defaults(struct serve_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->data = "./data";
+    o->http = (struct http_config){
+        .listen = "127.0.0.1:8080", .io_threads = 2, .workers = 4,
+        .max_queue = 1024, .max_connections = 20000, .idle_timeout_s = 60,
+        .max_body_bytes = 64u << 20, .max_header_bytes = 64u << 10};
+    o->api.limits = (struct api_limits){
+        .max_object_bytes = API_DEFAULT_MAX_OBJECT_BYTES,
+        .max_import_rejects = API_DEFAULT_MAX_IMPORT_REJECTS,
+        .max_batch_objects = API_DEFAULT_MAX_BATCH_OBJECTS,
+        .json_max_depth = 64};
+    o->api.query = (struct query_limits){
+        .max_groups = QUERY_DEFAULT_MAX_GROUPS,
+        .max_memory_bytes = QUERY_DEFAULT_MAX_MEMORY,
+        .max_response_bytes = QUERY_DEFAULT_MAX_RESPONSE,
+        .max_time_ms = QUERY_DEFAULT_MAX_TIME_MS};
+}
+
+enum {
+    OPT_DATA = 256, OPT_LISTEN, OPT_IO, OPT_WORKERS, OPT_QUEUE, OPT_CONNS,
+    OPT_IDLE, OPT_BODY, OPT_HEADER, OPT_OBJECT, OPT_BATCH, OPT_IMPORT,
+    OPT_REJECTS, OPT_DEPTH, OPT_STORE, OPT_GROUPS, OPT_MEMORY, OPT_RESPONSE,
+    OPT_TIME, OPT_LOG, OPT_ACCESS
+};
+
+static const struct option options[] = {
+    {"data", required_argument, 0, OPT_DATA},
+    {"listen", required_argument, 0, OPT_LISTEN},
+    {"io-threads", required_argument, 0, OPT_IO},
+    {"workers", required_argument, 0, OPT_WORKERS},
+    {"max-queue", required_argument, 0, OPT_QUEUE},
+    {"max-connections", required_argument, 0, OPT_CONNS},
+    {"idle-timeout", required_argument, 0, OPT_IDLE},
+    {"max-body-bytes", required_argument, 0, OPT_BODY},
+    {"max-header-bytes", required_argument, 0, OPT_HEADER},
+    {"max-object-bytes", required_argument, 0, OPT_OBJECT},
+    {"max-batch-objects", required_argument, 0, OPT_BATCH},
+    {"max-import-bytes", required_argument, 0, OPT_IMPORT},
+    {"max-import-rejects", required_argument, 0, OPT_REJECTS},
+    {"max-json-depth", required_argument, 0, OPT_DEPTH},
+    {"max-store-size", required_argument, 0, OPT_STORE},
+    {"agg-max-groups", required_argument, 0, OPT_GROUPS},
+    {"agg-max-memory", required_argument, 0, OPT_MEMORY},
+    {"agg-max-response-bytes", required_argument, 0, OPT_RESPONSE},
+    {"agg-max-time-ms", required_argument, 0, OPT_TIME},
+    {"log-level", required_argument, 0, OPT_LOG},
+    {"access-log", no_argument, 0, OPT_ACCESS},
+    {0, 0, 0, 0}};
+
+/* Reads one numeric option into its field; false when malformed. */
+static bool numeric_option(struct serve_opts *o, int opt, const char *arg)
+{
+    uint64_t v;
+    bool size = opt == OPT_BODY || opt == OPT_HEADER || opt == OPT_OBJECT ||
+                opt == OPT_IMPORT || opt == OPT_STORE || opt == OPT_MEMORY ||
+                opt == OPT_RESPONSE;
+
+    if (!(size ? cli_parse_size(arg, &v) : cli_parse_uint(arg, &v)))
+        return false;
+    switch (opt) {
+    case OPT_IO: o->http.io_threads = (unsigned)v; return v > 0;
+    case OPT_WORKERS: o->http.workers = (unsigned)v; return v > 0;
+    case OPT_QUEUE: o->http.max_queue = (unsigned)v; return true;
+    case OPT_CONNS: o->http.max_connections = (unsigned)v; return v > 0;
+    case OPT_IDLE: o->http.idle_timeout_s = (unsigned)v; return true;
+    case OPT_BODY: o->http.max_body_bytes = v; return v > 0;
+    case OPT_HEADER: o->http.max_header_bytes = v; return v >= 4096;
+    case OPT_OBJECT: o->api.limits.max_object_bytes = v; return v > 0;
+    case OPT_BATCH: o->api.limits.max_batch_objects = (unsigned)v; return v;
+    case OPT_IMPORT: o->api.limits.max_import_bytes = v; return true;
+    case OPT_REJECTS: o->api.limits.max_import_rejects = v; return true;
+    case OPT_DEPTH: o->api.limits.json_max_depth = (int)v; return v > 0;
+    case OPT_STORE: o->store.max_size_bytes = v; return v > 0;
+    case OPT_GROUPS: o->api.query.max_groups = v; return true;
+    case OPT_MEMORY: o->api.query.max_memory_bytes = v; return true;
+    case OPT_RESPONSE: o->api.query.max_response_bytes = v; return true;
+    case OPT_TIME: o->api.query.max_time_ms = v; return true;
+    default: return false;
+    }
+}
+
+static int parse(int argc, char **argv, struct serve_opts *o)
+{
+    int opt;
+
+    optind = 1;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        if (opt == OPT_DATA) {
+            o->data = optarg;
+        } else if (opt == OPT_LISTEN) {
+            o->http.listen = optarg;
+        } else if (opt == OPT_LOG) {
+            int level = log_level_parse(optarg);
+            if (level < 0)
+                return cli_usage(usage);
+            log_threshold = (enum log_level)level;
+        } else if (opt == OPT_ACCESS) {
+            log_access_enabled = true;
+        } else if (!numeric_option(o, opt, optarg)) {
+            fprintf(stderr, "tally: bad value for an option: %s\n",
+                    optarg ? optarg : "?");
+            return cli_usage(usage);
+        }
+    }
+    return optind == argc ? 0 : cli_usage(usage);
+}
+
+static int first_key(struct store *s)
+{
+    struct store_txn t;
+    struct err e;
+    char key[64], id[32];
+
+    err_init(&e);
+    if (store_read_begin(s, &t, &e) != 0)
+        return cli_fail(&e);
+    uint64_t n = catalog_key_count(&t);
+    store_read_end(&t);
+    if (n > 0)
+        return 0;
+    if (cli_create_key(s, NULL, 0, "first key", key, id, &e) != 0)
+        return cli_fail(&e);
+    printf("created the first API key %s for every namespace; it is shown "
+           "once, keep it:\napi_key: %s\n",
+           id, key);
+    fflush(stdout);
+    return 0;
+}
+
+static int wait_for_signal(const sigset_t *set)
+{
+    int sig = 0;
+    sigwait(set, &sig);
+    return sig;
+}
+
+static int run(struct serve_opts *o, const sigset_t *set)
+{
+    struct store *store;
+    struct http_server *server;
+    struct err e;
+    size_t nroutes;
+
+    err_init(&e);
+    if (cli_open_store(o->data, &o->store, &store) != 0)
+        return 1;
+    if (first_key(store) != 0 || janitor_start(store) != 0) {
+        store_close(store);
+        return 1;
+    }
+    o->api.store = store;
+    api_init(&o->api);
+    const struct http_route *routes = api_routes(&nroutes);
+    if (http_server_start(&o->http, routes, nroutes, &server, &e) != 0) {
+        janitor_stop();
+        store_close(store);
+        return cli_fail(&e);
+    }
+    api_attach_server(server);
+    api_set_ready(1);
+    LOG_INFO("serving", "listen=%s port=%u data=%s workers=%u", o->http.listen,
+             http_server_port(server), o->data, o->http.workers);
+
+    int sig = wait_for_signal(set);
+    LOG_INFO("stopping", "signal=%d", sig);
+    api_set_ready(0);
+    http_server_stop(server, 30000);
+    janitor_stop();
+    store_close(store);
+    LOG_INFO("stopped", "data=%s", o->data);
+    return 0;
+}
+
+int cli_serve(int argc, char **argv)
+{
+    struct serve_opts o;
+    sigset_t set;
+
+    defaults(&o);
+    int rc = parse(argc, argv, &o);
+    if (rc != 0)
+        return rc;
+
+    /* Every thread inherits this mask: only sigwait() sees the signals. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return run(&o, &set);
+}

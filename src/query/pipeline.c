@@ -1,0 +1,483 @@
+/*
+ * pipeline.c - the request written as a MongoDB aggregation pipeline, for
+ * query_info.pipeline: users can run it on their own MongoDB, and the
+ * differential test runs it on mingo.
+ *
+ *   $match      filters (filter_mongo.c)
+ *   $unwind     unwind
+ *   $group      _id: {k0, k1, ...} keys; m0, m1, ... metrics
+ *   $addFields  final forms: count_distinct counts its non-null set,
+ *               add_to_set sorts its set
+ *   $match      having, on _id.kN and mN
+ *   $sort       sort_by, then the keys ascending
+ *   $limit      limit
+ *   $project    {group: {...}, metrics: {...}} under the output names
+ *
+ * Keys and metrics go by position (k0, m0) until the last stage, because
+ * output names may hold dots, which MongoDB would read as paths.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "query/agg_internal.h"
+
+static void field_ref(struct jw *w, const char *path)
+{
+    char ref[520];
+
+    snprintf(ref, sizeof(ref), "$%s", path);
+    jw_string(w, ref);
+}
+
+/* {$ifNull: ["$p", null]}: a missing value keys as null. */
+static void value_or_null(struct jw *w, const char *path)
+{
+    jw_object_begin(w);
+    jw_key(w, "$ifNull");
+    jw_array_begin(w);
+    field_ref(w, path);
+    jw_null(w);
+    jw_array_end(w);
+    jw_object_end(w);
+}
+
+static void type_is(struct jw *w, const char *path, const char *type)
+{
+    jw_object_begin(w);
+    jw_key(w, "$eq");
+    jw_array_begin(w);
+    jw_object_begin(w);
+    jw_key(w, "$type");
+    field_ref(w, path);
+    jw_object_end(w);
+    jw_string(w, type);
+    jw_array_end(w);
+    jw_object_end(w);
+}
+
+/* The value as a date: dates as they are, ISO strings parsed, else null. */
+static void as_date(struct jw *w, const char *path)
+{
+    jw_object_begin(w);
+    jw_key(w, "$switch");
+    jw_object_begin(w);
+    jw_key(w, "branches");
+    jw_array_begin(w);
+
+    jw_object_begin(w);
+    jw_key(w, "case");
+    type_is(w, path, "date");
+    jw_key(w, "then");
+    field_ref(w, path);
+    jw_object_end(w);
+
+    jw_object_begin(w);
+    jw_key(w, "case");
+    type_is(w, path, "string");
+    jw_key(w, "then");
+    jw_object_begin(w);
+    jw_key(w, "$dateFromString");
+    jw_object_begin(w);
+    jw_key(w, "dateString");
+    field_ref(w, path);
+    jw_key(w, "onError");
+    jw_null(w);
+    jw_object_end(w);
+    jw_object_end(w);
+    jw_object_end(w);
+
+    jw_array_end(w);
+    jw_key(w, "default");
+    jw_null(w);
+    jw_object_end(w);
+    jw_object_end(w);
+}
+
+static const char *part_operator(enum clock_unit u)
+{
+    static const char *const ops[CLOCK_UNIT_COUNT] = {
+        [CLOCK_YEAR] = "$year",           [CLOCK_MONTH] = "$month",
+        [CLOCK_WEEK] = "$isoWeek",        [CLOCK_DAY] = "$dayOfMonth",
+        [CLOCK_HOUR] = "$hour",           [CLOCK_MINUTE] = "$minute",
+        [CLOCK_SECOND] = "$second",       [CLOCK_DAY_OF_WEEK] = "$dayOfWeek",
+        [CLOCK_DAY_OF_YEAR] = "$dayOfYear"};
+    return ops[u];
+}
+
+/* {$let: {vars: {d: <date>}, in: {$cond: [d is null, null, <f(d)>]}}} */
+static void date_key(struct jw *w, const struct agg_key *k)
+{
+    jw_object_begin(w);
+    jw_key(w, "$let");
+    jw_object_begin(w);
+    jw_key(w, "vars");
+    jw_object_begin(w);
+    jw_key(w, "d");
+    as_date(w, k->field.path);
+    jw_object_end(w);
+    jw_key(w, "in");
+    jw_object_begin(w);
+    jw_key(w, "$cond");
+    jw_array_begin(w);
+    jw_object_begin(w);
+    jw_key(w, "$eq");
+    jw_array_begin(w);
+    jw_string(w, "$$d");
+    jw_null(w);
+    jw_array_end(w);
+    jw_object_end(w);
+    jw_null(w);
+
+    jw_object_begin(w);
+    if (k->kind == KEY_TRUNC) {
+        jw_key(w, "$dateTrunc");
+        jw_object_begin(w);
+        jw_key(w, "date");
+        jw_string(w, "$$d");
+        jw_key(w, "unit");
+        jw_string(w, clock_unit_name(k->unit));
+        if (k->unit == CLOCK_WEEK) {
+            jw_key(w, "startOfWeek");
+            jw_string(w, "monday");
+        }
+        jw_object_end(w);
+    } else {
+        jw_key(w, part_operator(k->unit));
+        jw_string(w, "$$d");
+    }
+    jw_object_end(w);
+
+    jw_array_end(w);
+    jw_object_end(w);
+    jw_object_end(w);
+    jw_object_end(w);
+}
+
+static void range_branch(struct jw *w, const struct agg_key *k, int i)
+{
+    jw_object_begin(w);
+    jw_key(w, "case");
+    jw_object_begin(w);
+    jw_key(w, "$and");
+    jw_array_begin(w);
+    jw_object_begin(w);
+    jw_key(w, "$isNumber");
+    field_ref(w, k->field.path);
+    jw_object_end(w);
+    for (int j = 0; j < 2; j++) {
+        jw_object_begin(w);
+        jw_key(w, j == 0 ? "$gte" : "$lt");
+        jw_array_begin(w);
+        field_ref(w, k->field.path);
+        jw_double(w, k->bounds[i + j]);
+        jw_array_end(w);
+        jw_object_end(w);
+    }
+    jw_array_end(w);
+    jw_object_end(w);
+    jw_key(w, "then");
+    jw_string(w, k->labels[i]);
+    jw_object_end(w);
+}
+
+static void range_key(struct jw *w, const struct agg_key *k)
+{
+    jw_object_begin(w);
+    jw_key(w, "$switch");
+    jw_object_begin(w);
+    jw_key(w, "branches");
+    jw_array_begin(w);
+    for (int i = 0; i + 1 < k->nbounds; i++)
+        range_branch(w, k, i);
+    jw_array_end(w);
+    jw_key(w, "default");
+    jw_string(w, k->default_label);
+    jw_object_end(w);
+    jw_object_end(w);
+}
+
+static void key_expr(struct jw *w, const struct agg_key *k)
+{
+    if (k->kind == KEY_VALUE)
+        value_or_null(w, k->field.path);
+    else if (k->kind == KEY_RANGE)
+        range_key(w, k);
+    else
+        date_key(w, k);
+}
+
+static void count_present(struct jw *w, const char *path)
+{
+    jw_object_begin(w);
+    jw_key(w, "$sum");
+    jw_object_begin(w);
+    jw_key(w, "$cond");
+    jw_array_begin(w);
+    jw_object_begin(w);
+    jw_key(w, "$eq");
+    jw_array_begin(w);
+    value_or_null(w, path);
+    jw_null(w);
+    jw_array_end(w);
+    jw_object_end(w);
+    jw_int(w, 0);
+    jw_int(w, 1);
+    jw_array_end(w);
+    jw_object_end(w);
+    jw_object_end(w);
+}
+
+static void accumulator(struct jw *w, const struct agg_metric *m)
+{
+    static const char *const ops[AGG_FN_COUNT] = {
+        [AGG_COUNT] = "$sum",          [AGG_COUNT_DISTINCT] = "$addToSet",
+        [AGG_SUM] = "$sum",            [AGG_AVG] = "$avg",
+        [AGG_MIN] = "$min",            [AGG_MAX] = "$max",
+        [AGG_FIRST] = "$first",        [AGG_LAST] = "$last",
+        [AGG_PUSH] = "$push",          [AGG_ADD_TO_SET] = "$addToSet"};
+
+    if (m->fn == AGG_COUNT && m->field.path != NULL) {
+        count_present(w, m->field.path);
+        return;
+    }
+    jw_object_begin(w);
+    jw_key(w, ops[m->fn]);
+    if (m->fn == AGG_COUNT)
+        jw_int(w, 1);
+    else
+        field_ref(w, m->field.path);
+    jw_object_end(w);
+}
+
+static void positional(char *out, size_t cap, char prefix, int i)
+{
+    snprintf(out, cap, "%c%d", prefix, i);
+}
+
+static void group_stage(struct jw *w, const struct agg_request *req)
+{
+    char name[16];
+
+    jw_object_begin(w);
+    jw_key(w, "$group");
+    jw_object_begin(w);
+    jw_key(w, "_id");
+    jw_object_begin(w);
+    for (int i = 0; i < req->nkeys; i++) {
+        positional(name, sizeof(name), 'k', i);
+        jw_key(w, name);
+        key_expr(w, &req->keys[i]);
+    }
+    jw_object_end(w);
+    for (int i = 0; i < req->nmetrics; i++) {
+        positional(name, sizeof(name), 'm', i);
+        jw_key(w, name);
+        accumulator(w, &req->metrics[i]);
+    }
+    jw_object_end(w);
+    jw_object_end(w);
+}
+
+static bool needs_finish(const struct agg_request *req)
+{
+    for (int i = 0; i < req->nmetrics; i++)
+        if (req->metrics[i].fn == AGG_COUNT_DISTINCT ||
+            req->metrics[i].fn == AGG_ADD_TO_SET)
+            return true;
+    return false;
+}
+
+static void finish_expr(struct jw *w, const struct agg_metric *m,
+                        const char *ref)
+{
+    jw_object_begin(w);
+    if (m->fn == AGG_ADD_TO_SET) {
+        jw_key(w, "$sortArray");
+        jw_object_begin(w);
+        jw_key(w, "input");
+        jw_string(w, ref);
+        jw_key(w, "sortBy");
+        jw_int(w, 1);
+        jw_object_end(w);
+    } else {
+        jw_key(w, "$size");
+        jw_object_begin(w);
+        jw_key(w, "$filter");
+        jw_object_begin(w);
+        jw_key(w, "input");
+        jw_string(w, ref);
+        jw_key(w, "cond");
+        jw_object_begin(w);
+        jw_key(w, "$ne");
+        jw_array_begin(w);
+        jw_string(w, "$$this");
+        jw_null(w);
+        jw_array_end(w);
+        jw_object_end(w);
+        jw_object_end(w);
+        jw_object_end(w);
+    }
+    jw_object_end(w);
+}
+
+static void finish_stage(struct jw *w, const struct agg_request *req)
+{
+    char name[16], ref[20];
+
+    jw_object_begin(w);
+    jw_key(w, "$addFields");
+    jw_object_begin(w);
+    for (int i = 0; i < req->nmetrics; i++) {
+        const struct agg_metric *m = &req->metrics[i];
+        if (m->fn != AGG_COUNT_DISTINCT && m->fn != AGG_ADD_TO_SET)
+            continue;
+        positional(name, sizeof(name), 'm', i);
+        snprintf(ref, sizeof(ref), "$%s", name);
+        jw_key(w, name);
+        finish_expr(w, m, ref);
+    }
+    jw_object_end(w);
+    jw_object_end(w);
+}
+
+static void target_name(char *out, size_t cap, bool on_key, int index)
+{
+    if (on_key)
+        snprintf(out, cap, "_id.k%d", index);
+    else
+        snprintf(out, cap, "m%d", index);
+}
+
+static void having_stage(struct jw *w, const struct agg_request *req)
+{
+    static const char *const ops[] = {"$gt", "$gte", "$lt",
+                                      "$lte", "$eq", "$ne"};
+    char name[24];
+
+    jw_object_begin(w);
+    jw_key(w, "$match");
+    jw_object_begin(w);
+    jw_key(w, "$and");
+    jw_array_begin(w);
+    for (int i = 0; i < req->nhaving; i++) {
+        const struct agg_having *h = &req->having[i];
+        target_name(name, sizeof(name), h->on_key, h->index);
+        jw_object_begin(w);
+        jw_key(w, name);
+        jw_object_begin(w);
+        jw_key(w, ops[h->op]);
+        value_write_json(w, &h->value);
+        jw_object_end(w);
+        jw_object_end(w);
+    }
+    jw_array_end(w);
+    jw_object_end(w);
+    jw_object_end(w);
+}
+
+static void sort_stage(struct jw *w, const struct agg_request *req)
+{
+    char name[24];
+
+    jw_object_begin(w);
+    jw_key(w, "$sort");
+    jw_object_begin(w);
+    if (req->has_sort) {
+        target_name(name, sizeof(name), req->sort_on_key, req->sort_index);
+        jw_key(w, name);
+        jw_int(w, req->sort_desc ? -1 : 1);
+    }
+    for (int i = 0; i < req->nkeys; i++) {
+        if (req->has_sort && req->sort_on_key && req->sort_index == i)
+            continue;
+        target_name(name, sizeof(name), true, i);
+        jw_key(w, name);
+        jw_int(w, 1);
+    }
+    jw_object_end(w);
+    jw_object_end(w);
+}
+
+/* [[name, value], ...] for $arrayToObject, over the keys or the
+ * metrics; names that start with '$' are wrapped in $literal so that they
+ * are not read as field paths. */
+static void pairs(struct jw *w, const struct agg_request *req, bool keys)
+{
+    char ref[24];
+    int n = keys ? req->nkeys : req->nmetrics;
+
+    jw_object_begin(w);
+    jw_key(w, "$arrayToObject");
+    jw_array_begin(w);
+    jw_array_begin(w);
+    for (int i = 0; i < n; i++) {
+        const char *name = keys ? req->keys[i].name : req->metrics[i].alias;
+        jw_array_begin(w);
+        if (name[0] == '$') {
+            jw_object_begin(w);
+            jw_key(w, "$literal");
+            jw_string(w, name);
+            jw_object_end(w);
+        } else {
+            jw_string(w, name);
+        }
+        snprintf(ref, sizeof(ref), keys ? "$_id.k%d" : "$m%d", i);
+        jw_string(w, ref);
+        jw_array_end(w);
+    }
+    jw_array_end(w);
+    jw_array_end(w);
+    jw_object_end(w);
+}
+
+static void project_stage(struct jw *w, const struct agg_request *req)
+{
+    jw_object_begin(w);
+    jw_key(w, "$project");
+    jw_object_begin(w);
+    jw_key(w, "_id");
+    jw_int(w, 0);
+    jw_key(w, "group");
+    pairs(w, req, true);
+    jw_key(w, "metrics");
+    pairs(w, req, false);
+    jw_object_end(w);
+    jw_object_end(w);
+}
+
+int agg_pipeline_stage_count(const struct agg_request *req)
+{
+    return (req->filter != NULL) + (req->unwind != NULL) + 1 +
+           needs_finish(req) + (req->nhaving > 0) + 1 + (req->limit > 0) + 1;
+}
+
+void agg_write_pipeline(const struct agg_request *req, struct jw *w)
+{
+    jw_array_begin(w);
+    if (req->filter != NULL) {
+        jw_object_begin(w);
+        jw_key(w, "$match");
+        filter_write_mongo(req->filter, w);
+        jw_object_end(w);
+    }
+    if (req->unwind != NULL) {
+        jw_object_begin(w);
+        jw_key(w, "$unwind");
+        field_ref(w, req->unwind);
+        jw_object_end(w);
+    }
+    group_stage(w, req);
+    if (needs_finish(req))
+        finish_stage(w, req);
+    if (req->nhaving > 0)
+        having_stage(w, req);
+    sort_stage(w, req);
+    if (req->limit > 0) {
+        jw_object_begin(w);
+        jw_key(w, "$limit");
+        jw_int(w, req->limit);
+        jw_object_end(w);
+    }
+    project_stage(w, req);
+    jw_array_end(w);
+}

@@ -1,0 +1,58 @@
+/*
+ * stage_having.c - the having stage: a filter over groups, after
+ * accumulation. Each condition compares a metric or a group key with a
+ * value: numbers numerically, strings by bytes; across types only "ne"
+ * holds.
+ */
+#include "query/agg_internal.h"
+
+static bool holds(const struct agg_having *h, const bson_value_t *v)
+{
+    bool both_numbers = value_is_number(v->value_type) &&
+                        value_is_number(h->value.value_type);
+    bool both_strings = v->value_type == BSON_TYPE_UTF8 &&
+                        h->value.value_type == BSON_TYPE_UTF8;
+
+    if (!both_numbers && !both_strings)
+        return h->op == CMP_NE;
+
+    int c = value_compare(v, &h->value);
+    switch (h->op) {
+    case CMP_GT:
+        return c > 0;
+    case CMP_GTE:
+        return c >= 0;
+    case CMP_LT:
+        return c < 0;
+    case CMP_LTE:
+        return c <= 0;
+    case CMP_EQ:
+        return c == 0;
+    default:
+        return c != 0;
+    }
+}
+
+static bool group_passes(const struct agg_request *req,
+                         const struct agg_group *g)
+{
+    for (int i = 0; i < req->nhaving; i++) {
+        const struct agg_having *h = &req->having[i];
+        const bson_value_t *v = h->on_key ? &g->keys[h->index]
+                                          : &g->out[h->index];
+        if (!holds(h, v))
+            return false;
+    }
+    return true;
+}
+
+size_t stage_having(const struct agg_request *req, struct agg_group **groups,
+                    size_t n)
+{
+    size_t kept = 0;
+
+    for (size_t i = 0; i < n; i++)
+        if (group_passes(req, groups[i]))
+            groups[kept++] = groups[i];
+    return kept;
+}
