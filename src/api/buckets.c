@@ -408,7 +408,7 @@ static int collect_bucket(void *arg, const struct catalog_bucket *b)
         r->items = items;
         r->cap = cap;
     }
-    r->items[r->n++] = *b;
+    catalog_bucket_copy(&r->items[r->n++], b);
     return 0;
 }
 

@@ -80,7 +80,7 @@ static void write_counts(struct jw *w, const struct importer *im, double ms)
     jw_double(w, ms);
 }
 
-static void write_rejections(struct jw *w, const struct importer *im)
+static void write_rejections(struct jw *w, struct importer *im)
 {
     size_t n;
     const struct importer_reject *r = importer_rejects(im, &n);

@@ -42,6 +42,69 @@ static const char *checked_name(struct api_ctx *c, const bson_t *body,
     return name;
 }
 
+/* Feature extractors are kept as sent, each with the identifier upstream
+ * derives from its name and version. */
+static void append_extractors(bson_t *out, const bson_iter_t *arr)
+{
+    bson_iter_t it, m;
+    bson_t list;
+
+    bson_append_array_begin(out, "feature_extractors", -1, &list);
+    bson_iter_recurse(arr, &it);
+    for (uint32_t i = 0; bson_iter_next(&it); i++) {
+        char key[16], id[300];
+        const char *name = NULL, *version = NULL;
+        bool has_id = false;
+        bson_t item;
+
+        snprintf(key, sizeof(key), "%u", i);
+        bson_append_document_begin(&list, key, -1, &item);
+        bson_iter_recurse(&it, &m);
+        while (bson_iter_next(&m)) {
+            const char *k = bson_iter_key(&m);
+            if (strcmp(k, "feature_extractor_name") == 0)
+                name = bson_iter_utf8(&m, NULL);
+            else if (strcmp(k, "version") == 0)
+                version = bson_iter_utf8(&m, NULL);
+            has_id |= strcmp(k, "feature_extractor_id") == 0;
+            bson_append_iter(&item, k, -1, &m);
+        }
+        if (!has_id && name != NULL && version != NULL) {
+            snprintf(id, sizeof(id), "%s_%s", name, version);
+            BSON_APPEND_UTF8(&item, "feature_extractor_id", id);
+        }
+        bson_append_document_end(&list, &item);
+    }
+    bson_append_array_end(out, &list);
+}
+
+/* Each extractor is an object naming feature_extractor_name and version,
+ * as upstream requires. */
+static void check_extractors(struct api_ctx *c, const bson_t *body)
+{
+    bson_iter_t arr, it, m;
+    struct err_path p = {0};
+
+    err_path_key(&p, "body");
+    if (!api_field_is(body, "feature_extractors", BSON_TYPE_ARRAY, "a list",
+                      false, &arr, &c->err))
+        return;
+    err_path_key(&p, "feature_extractors");
+    bson_iter_recurse(&arr, &it);
+    for (long i = 0; bson_iter_next(&it); i++) {
+        int saved = err_path_index(&p, i);
+        static const char *const need[] = {"feature_extractor_name",
+                                           "version"};
+        for (int j = 0; j < 2; j++)
+            if (!BSON_ITER_HOLDS_DOCUMENT(&it) ||
+                !bson_iter_recurse(&it, &m) || !bson_iter_find(&m, need[j]) ||
+                !BSON_ITER_HOLDS_UTF8(&m))
+                err_problem(&c->err, &p, need[j], "missing",
+                            "%s is required (a string)", need[j]);
+        err_path_pop(&p, saved);
+    }
+}
+
 /* id, name, the client's members, created_at, updated_at. */
 static void build_record(bson_t *out, const char *id, const char *name,
                          const bson_t *members, int64_t created,
@@ -52,10 +115,16 @@ static void build_record(bson_t *out, const char *id, const char *name,
     bson_init(out);
     BSON_APPEND_UTF8(out, "namespace_id", id);
     BSON_APPEND_UTF8(out, "namespace_name", name);
-    if (members != NULL && bson_iter_init(&it, members))
-        while (bson_iter_next(&it))
-            if (!is_server_owned(bson_iter_key(&it)))
-                bson_append_iter(out, bson_iter_key(&it), -1, &it);
+    if (members != NULL && bson_iter_init(&it, members)) {
+        while (bson_iter_next(&it)) {
+            const char *k = bson_iter_key(&it);
+            if (strcmp(k, "feature_extractors") == 0 &&
+                BSON_ITER_HOLDS_ARRAY(&it))
+                append_extractors(out, &it);
+            else if (!is_server_owned(k))
+                bson_append_iter(out, k, -1, &it);
+        }
+    }
     BSON_APPEND_DATE_TIME(out, "created_at", created);
     BSON_APPEND_DATE_TIME(out, "updated_at", updated);
 }
@@ -103,7 +172,8 @@ void api_namespace_create(const struct http_request *req,
     if (api_begin(&c, req, resp, API_NEED_BODY) != 0)
         goto out;
     const char *name = checked_name(&c, &c.body, true);
-    if (name == NULL) {
+    check_extractors(&c, &c.body);
+    if (c.err.code != ERR_OK) {
         api_fail(&c, ERR_VALIDATION);
         goto out;
     }
@@ -181,6 +251,9 @@ static int change_write(struct store_txn *t, void *arg, struct err *e)
     int rc = find_allowed(c, t, &ns);
     if (rc != 0)
         return rc;
+    check_extractors(c, &c->body);
+    if (e->code != ERR_OK)
+        return e->code;
     snprintf(ch->id, sizeof(ch->id), "%s", ns.id);
     if (ch->merge) {
         document_merge_patch(&ns.record, &c->body, &merged);
@@ -298,7 +371,7 @@ static int collect_ns(void *arg, const struct catalog_ns *ns)
         r->items = items;
         r->cap = cap;
     }
-    r->items[r->n++] = *ns;
+    catalog_ns_copy(&r->items[r->n++], ns);
     return 0;
 }
 

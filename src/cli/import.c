@@ -102,7 +102,7 @@ static int feed_file(struct importer *im, int fd, uint64_t total,
     return rc;
 }
 
-static void report(const struct importer *im, double secs, const char *file)
+static void report(struct importer *im, double secs, const char *file)
 {
     const struct importer_stats *s = importer_stats(im);
     size_t n;

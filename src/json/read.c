@@ -482,7 +482,8 @@ static int settle_keys(struct reader *r, size_t start, size_t base, bool dup)
 static int enter(struct reader *r)
 {
     if (r->depth >= r->max_depth)
-        return fail(r, r->p, "nesting deeper than %d levels", r->max_depth);
+        return fail(r, r->p, "nesting deeper than %d levels (limit max_json_depth)",
+                    r->max_depth);
     r->depth++;
     r->p++;
     r->out->len += 4;

@@ -52,6 +52,24 @@ const char *catalog_name_problem(const char *name, size_t n,
     return NULL;
 }
 
+static void view_copy(bson_t *dst, const bson_t *src)
+{
+    bson_init_static(dst, bson_get_data(src), src->len);
+}
+
+void catalog_ns_copy(struct catalog_ns *dst, const struct catalog_ns *src)
+{
+    *dst = *src;
+    view_copy(&dst->record, &src->record);
+}
+
+void catalog_bucket_copy(struct catalog_bucket *dst,
+                         const struct catalog_bucket *src)
+{
+    *dst = *src;
+    view_copy(&dst->record, &src->record);
+}
+
 /* --- namespaces -------------------------------------------------------- */
 
 static int ns_from_value(const MDB_val *v, struct catalog_ns *out,

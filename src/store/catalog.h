@@ -9,7 +9,9 @@
  *
  * Views: a found record (struct catalog_ns, catalog_bucket, catalog_key)
  * points into the transaction's memory and is valid until the transaction
- * ends. Nothing here allocates on the caller's behalf.
+ * ends. Nothing here allocates on the caller's behalf. A view holds a
+ * bson_t, which points into itself: copy one with catalog_*_copy(), never
+ * with an assignment.
  */
 #ifndef TALLY_STORE_CATALOG_H
 #define TALLY_STORE_CATALOG_H
@@ -59,6 +61,10 @@ struct catalog_key {
  * mistaken for an id). Returns NULL when fine, else a message. */
 const char *catalog_name_problem(const char *name, size_t n,
                                  const char *id_prefix);
+
+void catalog_ns_copy(struct catalog_ns *dst, const struct catalog_ns *src);
+void catalog_bucket_copy(struct catalog_bucket *dst,
+                         const struct catalog_bucket *src);
 
 /* --- namespaces --- */
 

@@ -325,9 +325,10 @@ static void check_blob_fields(const struct catalog_bucket *b,
                               const bson_t *built, struct err_path *path,
                               struct err *e)
 {
-    bson_iter_t props, blobs, blob;
+    bson_iter_t schema, props, blobs, blob;
 
-    if (!schema_props(b, &props) || !find(built, "blobs", &blobs))
+    if (!schema_props(b, &schema) || !find(built, "blobs", &blobs) ||
+        !bson_iter_recurse(&schema, &props))
         return;
     while (bson_iter_next(&props)) {
         const char *name = bson_iter_key(&props), *type = "", *t2, *p;
@@ -503,8 +504,7 @@ int document_build(const struct catalog_bucket *b,
     append_metadata(b, in->body, out, &path, e);
     append_blobs(in->body, out, &path, e);
     append_others(in->body, out);
-    if (e->code == ERR_OK)
-        check_blob_fields(b, out, &path, e);
+    check_blob_fields(b, out, &path, e);
 
     if (e->code != ERR_OK) {
         bson_destroy(out);

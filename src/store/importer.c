@@ -312,6 +312,12 @@ int importer_feed(struct importer *im, const char *data, size_t n,
     return 0;
 }
 
+static int by_line(const void *a, const void *b)
+{
+    const struct importer_reject *x = a, *y = b;
+    return (x->line > y->line) - (x->line < y->line);
+}
+
 int importer_finish(struct importer *im, struct err *e)
 {
     int rc = 0;
@@ -319,7 +325,9 @@ int importer_finish(struct importer *im, struct err *e)
     if (im->partial.len > 0)
         rc = take_line(im, im->partial.data, im->partial.len, e);
     buf_reset(&im->partial);
-    return rc != 0 ? rc : flush(im, e);
+    if (rc == 0)
+        rc = flush(im, e);
+    return rc;
 }
 
 /* --- set-up ------------------------------------------------------------ */
@@ -364,9 +372,12 @@ const struct importer_stats *importer_stats(const struct importer *im)
     return &im->stats;
 }
 
-const struct importer_reject *importer_rejects(const struct importer *im,
+const struct importer_reject *importer_rejects(struct importer *im,
                                                size_t *n)
 {
+    /* Lines that do not parse are rejected when read, the others when
+     * their batch is written: report them in line order. */
+    qsort(im->rejects, im->nrejects, sizeof(*im->rejects), by_line);
     *n = im->nrejects;
     return im->rejects;
 }

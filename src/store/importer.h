@@ -65,7 +65,8 @@ int importer_feed(struct importer *im, const char *data, size_t n,
 int importer_finish(struct importer *im, struct err *e);
 
 const struct importer_stats *importer_stats(const struct importer *im);
-const struct importer_reject *importer_rejects(const struct importer *im,
+/* The rejected lines, in line order. */
+const struct importer_reject *importer_rejects(struct importer *im,
                                                size_t *n);
 const char *importer_bucket_id(const struct importer *im);
 void importer_free(struct importer *im);

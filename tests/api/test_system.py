@@ -19,9 +19,9 @@ def test_healthz_metrics_openapi(server, admin):
 
 def test_unknown_route_and_method(server, admin):
     check_error(admin.get("/v1/nothing"), 404)
-    r = admin.request("PATCH", "/v1/namespaces/list")
+    r = admin.request("DELETE", "/v1/namespaces")
     check_error(r, 405)
-    assert "POST" in r.headers["Allow"]
+    assert r.headers["Allow"] == "POST"
 
 
 def test_request_id_on_every_answer(server):
@@ -41,7 +41,7 @@ def test_body_over_the_limit_is_413(server, admin):
 
 
 def test_deeply_nested_json_is_rejected(server, admin):
-    body = b"[" * 100000 + b"]" * 100000
+    body = b"{\"a\": " + b"[" * 100000 + b"]" * 100000 + b"}"
     r = admin.post("/v1/namespaces", data=body)
     check_error(r, 400, "depth")
 
