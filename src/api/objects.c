@@ -63,8 +63,11 @@ static int create_write(struct store_txn *t, void *arg, struct err *e)
     if (rc == 0)
         rc = ingest_policy_for(&tg.bucket, http_query(co->c->req, "policy"),
                                &r.policy, e);
-    if (rc == 0)
-        rc = ingest_object(t, &tg.bucket, &tg.ob, &r, &co->stored, e);
+    if (rc != 0)
+        return rc;
+    rc = ingest_object(t, &tg.bucket, &tg.ob, &r, &co->stored, e);
+    if (rc == 0 && (rc = objects_flush(t, &tg.ob, e)) != 0)
+        bson_destroy(&co->stored);
     return rc;
 }
 
@@ -140,7 +143,7 @@ static int batch_write(struct store_txn *t, void *arg, struct err *e)
             oe->code == ERR_OK)
             err_set(oe, ERR_INTERNAL, "object was not written");
     }
-    return 0;
+    return objects_flush(t, &bt->tg.ob, e);
 }
 
 static void answer_batch(struct api_ctx *c, struct batch *bt)
@@ -325,6 +328,8 @@ static int change_write(struct store_txn *t, void *arg, struct err *e)
             rc = objects_replace(t, &tg.ob, seq, &previous, &doc,
                                  ch->c->now_ms, e);
         if (rc == 0)
+            rc = objects_flush(t, &tg.ob, e);
+        if (rc == 0)
             bson_copy_to(&doc, &ch->stored);
         bson_destroy(&doc);
     }
@@ -378,6 +383,8 @@ static int delete_write(struct store_txn *t, void *arg, struct err *e)
         return rc;
     bson_copy_to(&view, &old);
     rc = objects_delete(t, &tg.ob, seq, &old, e);
+    if (rc == 0)
+        rc = objects_flush(t, &tg.ob, e);
     bson_destroy(&old);
     return rc;
 }

@@ -62,6 +62,12 @@ void ids_generate_key(char out[IDS_KEY_MAX])
     sodium_memzero(secret, sizeof(secret));
 }
 
+static bool is_base62(unsigned char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') ||
+           (c >= 'a' && c <= 'z');
+}
+
 bool ids_has_form(const char *s, size_t n, const char *prefix)
 {
     size_t plen = strlen(prefix);
@@ -69,7 +75,7 @@ bool ids_has_form(const char *s, size_t n, const char *prefix)
     if (n <= plen || n - plen > IDS_MAX || memcmp(s, prefix, plen) != 0)
         return false;
     for (size_t i = plen; i < n; i++)
-        if (strchr(base62, s[i]) == NULL || s[i] == '\0')
+        if (!is_base62((unsigned char)s[i]))
             return false;
     return true;
 }

@@ -164,7 +164,8 @@ int cli_import(int argc, char **argv)
     uint64_t total = fstat(fd, &st) == 0 && S_ISREG(st.st_mode)
                          ? (uint64_t)st.st_size
                          : 0;
-    int rc = cli_open_store(o.data, NULL, &s);
+    struct store_config cfg = {.bulk = true};
+    int rc = cli_open_store(o.data, &cfg, &s);
     if (rc == 0) {
         rc = run(s, &o, fd, total);
         store_close(s);

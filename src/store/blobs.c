@@ -197,13 +197,12 @@ static void check_fields(const struct blob_fields *f, struct err_path *path,
         err_problem(e, path, "property", "value_error",
                     "property must be 1 to 100 characters long");
 
-    if (!f->has_type || !BSON_ITER_HOLDS_UTF8(&f->type))
+    /* Any non-empty type is kept: dumps carry kinds beyond the schema's
+     * (such as "json"); the bucket schema checks the ones it declares. */
+    if (!f->has_type || !BSON_ITER_HOLDS_UTF8(&f->type) ||
+        bson_iter_utf8(&f->type, NULL)[0] == '\0')
         err_problem(e, path, "type", "missing",
-                    "type is required and must be a string");
-    else if (!blobs_is_known_type(bson_iter_utf8(&f->type, NULL)))
-        err_problem(e, path, "type", "enum",
-                    "type \"%s\" is not a known field type",
-                    bson_iter_utf8(&f->type, NULL));
+                    "type is required and must be a non-empty string");
 
     if (f->has_key_prefix && !BSON_ITER_HOLDS_UTF8(&f->key_prefix) &&
         !BSON_ITER_HOLDS_NULL(&f->key_prefix))

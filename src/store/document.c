@@ -307,15 +307,17 @@ static void append_metadata(const struct catalog_bucket *b,
         err_problem(e, path, NULL, "dict_type", "metadata must be an object");
         has = false;
     }
-    bson_append_document_begin(out, "metadata", 8, &doc);
-    if (schema_props(b, &props)) {
-        append_members_checked(&props, has ? &meta : NULL, &doc, path, e);
-    } else if (has) {
-        bson_iter_t it;
-        bson_iter_recurse(&meta, &it);
-        while (bson_iter_next(&it))
-            bson_append_iter(&doc, bson_iter_key(&it), -1, &it);
+    if (!schema_props(b, &props)) {
+        /* Nothing to check or convert: the client's object as it is. */
+        if (has)
+            bson_append_iter(out, "metadata", 8, &meta);
+        else
+            bson_append_document(out, "metadata", 8, &(bson_t)BSON_INITIALIZER);
+        err_path_pop(path, saved);
+        return;
     }
+    bson_append_document_begin(out, "metadata", 8, &doc);
+    append_members_checked(&props, has ? &meta : NULL, &doc, path, e);
     bson_append_document_end(out, &doc);
     err_path_pop(path, saved);
 }

@@ -1,3 +1,19 @@
+/*
+ * importer.c - NDJSON lines into a bucket, in two overlapping steps.
+ *
+ * The feeding thread splits lines, parses them and builds the stored
+ * documents (schema checks, blob records): everything that needs no
+ * transaction, since a bucket's schema and unique key never change. The
+ * store's writer inserts a full batch while the feeder prepares the next
+ * one, so parsing and committing (with its fsync) overlap: two batches at
+ * most are in memory.
+ *
+ * An object that the store refuses (a taken object_id or unique key)
+ * leaves the transaction as it was (objects.h), so a batch needs no
+ * nested transaction per line; only a failure of the store itself (disk
+ * full) stops the whole import. Under the update and upsert policies the
+ * document is built inside the write, against the object it replaces.
+ */
 #include "store/importer.h"
 
 #include <stdio.h>
@@ -7,30 +23,44 @@
 #include "base/clock.h"
 #include "json/json.h"
 #include "store/catalog.h"
+#include "store/document.h"
 #include "store/ingest.h"
 
 #define UNIQUE_FIELDS_MAX 16
 
-struct pending {
+struct pending_line {
     uint64_t line;
-    size_t offset;           /* of its BSON document in batch */
+    size_t offset;           /* of its BSON document in docs */
+};
+
+/* One batch: built documents (or parsed bodies, for update/upsert). */
+struct batch {
+    struct buf docs;
+    struct pending_line *lines;
+    size_t n, cap;
+    bool *refused;
+    struct err *errors;
+    struct err fatal;        /* what stopped the whole batch */
+    struct store_pending write;
+    bool in_flight;
+    struct importer *im;
 };
 
 struct importer {
     struct store *store;
     struct importer_config cfg;
-    char bucket_id[IDS_MAX];
     char ns_id[IDS_MAX];
-    char policy[16];
-    bool has_policy;
+    struct catalog_bucket bucket;  /* record: an owned copy (record_copy) */
+    bson_t record_copy;
+    enum ingest_policy policy;
 
     struct buf partial;      /* an incomplete line carried over */
     bool skipping;           /* inside a line that is too long */
     uint64_t line_no;
+    struct buf parsed;       /* scratch for one line's BSON */
 
-    struct buf batch;        /* BSON documents back to back */
-    struct pending *pending;
-    size_t npending;
+    struct batch batches[2];
+    int filling;             /* index of the batch being filled */
 
     struct importer_reject *rejects;
     size_t nrejects, cap_rejects;
@@ -54,9 +84,17 @@ static int reject(struct importer *im, uint64_t line, enum err_code code,
     char *copy = strdup(msg);
     if (copy == NULL)
         return ERR_NOMEM;
-    im->rejects[im->nrejects++] = (struct importer_reject){
-        line, copy, err_type_name(code)};
+    im->rejects[im->nrejects++] =
+        (struct importer_reject){line, copy, err_type_name(code)};
     return 0;
+}
+
+static int reject_err(struct importer *im, uint64_t line, const struct err *e)
+{
+    char msg[1024];
+
+    err_describe(e, msg, sizeof(msg));
+    return reject(im, line, e->code, msg);
 }
 
 static int check_reject_limit(struct importer *im, struct err *e)
@@ -71,116 +109,169 @@ static int check_reject_limit(struct importer *im, struct err *e)
                    (unsigned long long)im->cfg.max_rejects);
 }
 
-/* --- writing a batch --------------------------------------------------- */
+/* --- the write of a batch (on the store's writer) ---------------------- */
 
-struct batch_ctx {
-    struct importer *im;
-    struct catalog_bucket bucket;
-    struct objects_bucket ob;
-    const char *fields[UNIQUE_FIELDS_MAX];
-    enum ingest_policy policy;
-    struct ingest_req req;
-    bson_t body;
-    bool *failed;            /* per pending line */
-    struct err *errors;
-};
-
-static int write_line(struct store_txn *t, void *arg, struct err *e)
+static bool refusal(int rc)
 {
-    struct batch_ctx *b = arg;
-    return ingest_object(t, &b->bucket, &b->ob, &b->req, NULL, e);
+    return rc == ERR_CONFLICT || rc == ERR_BAD_REQUEST ||
+           rc == ERR_VALIDATION || rc == ERR_TOO_LARGE ||
+           rc == ERR_NOT_FOUND;
+}
+
+static int write_one(struct store_txn *t, struct batch *b, size_t i,
+                     struct objects_bucket *ob)
+{
+    struct importer *im = b->im;
+    const uint8_t *data = (const uint8_t *)b->docs.data + b->lines[i].offset;
+    uint32_t len;
+    bson_t doc;
+
+    memcpy(&len, data, 4);
+    bson_init_static(&doc, data, len);
+    if (im->policy == INGEST_NONE || im->policy == INGEST_INSERT)
+        return ingest_built(t, ob, &doc, clock_now_ms(), &b->errors[i]);
+
+    struct ingest_req r = {.body = &doc,
+                           .policy = im->policy,
+                           .restore = true,
+                           .now_ms = clock_now_ms(),
+                           .max_object_bytes = im->cfg.max_object_bytes};
+    return ingest_object(t, &im->bucket, ob, &r, NULL, &b->errors[i]);
 }
 
 static int batch_write(struct store_txn *t, void *arg, struct err *e)
 {
-    struct batch_ctx *b = arg;
+    struct batch *b = arg;
     struct importer *im = b->im;
-    const char *id = im->bucket_id;
+    struct catalog_bucket live;
+    struct objects_bucket ob;
+    const char *fields[UNIQUE_FIELDS_MAX];
 
-    int rc = catalog_bucket_find(t, im->ns_id, id, strlen(id), &b->bucket, e);
+    int rc = catalog_bucket_find(t, im->ns_id, im->bucket.id,
+                                 strlen(im->bucket.id), &live, e);
     if (rc == ERR_NOT_FOUND)
-        return err_set(e, ERR_NOT_FOUND, "bucket %s was deleted during the "
-                       "import", id);
-    if (rc == 0)
-        rc = ingest_policy_for(&b->bucket, im->has_policy ? im->policy : NULL,
-                               &b->policy, e);
+        return err_set(e, ERR_NOT_FOUND,
+                       "bucket %s was deleted during the import",
+                       im->bucket.id);
     if (rc != 0)
         return rc;
-    objects_bucket_from(&b->bucket, &b->ob, b->fields, UNIQUE_FIELDS_MAX);
+    objects_bucket_from(&live, &ob, fields, UNIQUE_FIELDS_MAX);
 
-    for (size_t i = 0; i < im->npending; i++) {
-        const uint8_t *doc = (const uint8_t *)im->batch.data +
-                             im->pending[i].offset;
-        uint32_t len;
-        memcpy(&len, doc, 4);
-        bson_init_static(&b->body, doc, len);
-        b->req = (struct ingest_req){.body = &b->body,
-                                     .policy = b->policy,
-                                     .restore = true,
-                                     .now_ms = clock_now_ms(),
-                                     .max_object_bytes =
-                                         im->cfg.max_object_bytes};
+    for (size_t i = 0; i < b->n; i++) {
         err_init(&b->errors[i]);
-        b->failed[i] = store_nested(t, write_line, b, &b->errors[i]) != 0;
+        rc = write_one(t, b, i, &ob);
+        b->refused[i] = rc != 0;
+        if (rc != 0 && !refusal(rc)) {
+            err_set(e, rc, "%s", b->errors[i].msg);
+            return rc;
+        }
     }
+    return objects_flush(t, &ob, e);
+}
+
+/* --- batches ----------------------------------------------------------- */
+
+static int batch_submit(struct importer *im, struct batch *b)
+{
+    free(b->refused);
+    free(b->errors);
+    b->refused = calloc(b->n ? b->n : 1, sizeof(bool));
+    b->errors = calloc(b->n ? b->n : 1, sizeof(struct err));
+    if (b->refused == NULL || b->errors == NULL)
+        return ERR_NOMEM;
+    err_init(&b->fatal);
+    b->in_flight = true;
+    store_write_submit(im->store, batch_write, b, &b->fatal, &b->write);
     return 0;
 }
 
-static int record_outcome(struct importer *im, struct batch_ctx *b)
+/* Waits for a batch in flight and records each line's outcome. */
+static int batch_settle(struct importer *im, struct batch *b, struct err *e)
 {
-    char msg[1024];
     int rc = 0;
 
-    for (size_t i = 0; i < im->npending; i++) {
-        if (!b->failed[i]) {
+    if (!b->in_flight)
+        return 0;
+    b->in_flight = false;
+    int wrc = store_write_wait(im->store, &b->write);
+    for (size_t i = 0; i < b->n; i++) {
+        if (wrc == 0 && !b->refused[i])
             im->stats.imported++;
-        } else if (rc == 0) {
-            err_describe(&b->errors[i], msg, sizeof(msg));
-            rc = reject(im, im->pending[i].line, b->errors[i].code, msg);
-        }
+        else if (wrc == 0 && rc == 0)
+            rc = reject_err(im, b->lines[i].line, &b->errors[i]);
         err_release(&b->errors[i]);
     }
-    return rc;
-}
-
-static int flush(struct importer *im, struct err *e)
-{
-    struct batch_ctx *b;
-
-    if (im->npending == 0)
-        return 0;
-    b = calloc(1, sizeof(*b));
-    if (b != NULL) {
-        b->failed = calloc(im->npending, sizeof(bool));
-        b->errors = calloc(im->npending, sizeof(struct err));
+    if (wrc != 0) {
+        err_set(e, b->fatal.code, "%s", b->fatal.msg);
+        rc = wrc;
+    } else if (rc != 0) {
+        rc = err_set(e, ERR_NOMEM, "out of memory importing");
     }
-    if (b == NULL || b->failed == NULL || b->errors == NULL) {
-        if (b != NULL) {
-            free(b->failed);
-            free(b->errors);
-        }
-        free(b);
-        return err_set(e, ERR_NOMEM, "out of memory importing");
-    }
-    b->im = im;
-
-    int rc = store_write(im->store, batch_write, b, e);
-    if (rc == 0)
-        rc = record_outcome(im, b);
-    else
-        for (size_t i = 0; i < im->npending; i++)
-            err_release(&b->errors[i]);
-    free(b->failed);
-    free(b->errors);
-    free(b);
-
+    err_release(&b->fatal);
     im->stats.batches++;
-    im->npending = 0;
-    buf_reset(&im->batch);
+    b->n = 0;
+    buf_reset(&b->docs);
     return rc != 0 ? rc : check_reject_limit(im, e);
 }
 
+/* Hands the filled batch to the writer, after the one before it is done. */
+static int flush(struct importer *im, struct err *e)
+{
+    struct batch *full = &im->batches[im->filling];
+    struct batch *other = &im->batches[1 - im->filling];
+
+    int rc = batch_settle(im, other, e);
+    if (rc != 0 || full->n == 0)
+        return rc;
+    if (batch_submit(im, full) != 0)
+        return err_set(e, ERR_NOMEM, "out of memory importing");
+    im->filling = 1 - im->filling;
+    return 0;
+}
+
+static int add_line(struct batch *b, uint64_t line, size_t offset)
+{
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 256;
+        struct pending_line *p = realloc(b->lines, cap * sizeof(*p));
+        if (p == NULL)
+            return ERR_NOMEM;
+        b->lines = p;
+        b->cap = cap;
+    }
+    b->lines[b->n++] = (struct pending_line){line, offset};
+    return 0;
+}
+
 /* --- lines ------------------------------------------------------------- */
+
+/* The document to store for a parsed line (built now unless the policy
+ * needs the object it replaces), appended to the batch. */
+static int stage_document(struct importer *im, const bson_t *body,
+                          struct err *le)
+{
+    struct batch *b = &im->batches[im->filling];
+    size_t offset = b->docs.len;
+    bson_t doc;
+
+    if (im->policy == INGEST_UPDATE || im->policy == INGEST_UPSERT) {
+        buf_add(&b->docs, bson_get_data(body), body->len);
+    } else {
+        struct document_input in = {.body = body, .restore = true,
+                                    .now_ms = clock_now_ms()};
+        int rc = document_build(&im->bucket, &in, &doc, le);
+        if (rc == 0 && (rc = ingest_check_size(&doc, im->cfg.max_object_bytes,
+                                               le)) != 0)
+            bson_destroy(&doc);
+        if (rc != 0)
+            return rc;
+        buf_add(&b->docs, bson_get_data(&doc), doc.len);
+        bson_destroy(&doc);
+    }
+    if (b->docs.oom || add_line(b, im->line_no, offset) != 0)
+        return err_set(le, ERR_NOMEM, "out of memory importing");
+    return 0;
+}
 
 static bool blank(const char *s, size_t n)
 {
@@ -190,25 +281,14 @@ static bool blank(const char *s, size_t n)
     return true;
 }
 
-static int add_pending(struct importer *im, uint64_t line, size_t offset)
-{
-    if ((im->npending & 63) == 0) {
-        struct pending *p = realloc(im->pending, (im->npending + 64) *
-                                                     sizeof(*p));
-        if (p == NULL)
-            return ERR_NOMEM;
-        im->pending = p;
-    }
-    im->pending[im->npending++] = (struct pending){line, offset};
-    return 0;
-}
-
 static int take_line(struct importer *im, const char *s, size_t n,
                      struct err *e)
 {
     struct json_opts opts = {.max_depth = im->cfg.json_max_depth};
     struct json_error je;
+    struct err le;
     char msg[256];
+    bson_t body;
 
     im->line_no++;
     if (n > 0 && s[n - 1] == '\r')
@@ -217,20 +297,34 @@ static int take_line(struct importer *im, const char *s, size_t n,
         return 0;
     im->stats.lines++;
 
-    size_t offset = im->batch.len;
-    int rc = json_parse(s, n, &opts, &im->batch, &je);
+    buf_reset(&im->parsed);
+    int rc = json_parse(s, n, &opts, &im->parsed, &je);
     if (rc == ERR_BAD_REQUEST) {
         snprintf(msg, sizeof(msg), "not valid JSON: %s at byte %zu", je.msg,
                  je.offset);
         rc = reject(im, im->line_no, ERR_BAD_REQUEST, msg);
-        return rc != 0 ? rc : check_reject_limit(im, e);
+        return rc != 0 ? err_set(e, rc, "out of memory")
+                       : check_reject_limit(im, e);
     }
-    if (rc == 0)
-        rc = add_pending(im, im->line_no, offset);
     if (rc != 0)
         return err_set(e, rc, "out of memory importing");
-    if (im->npending >= IMPORTER_BATCH_LINES ||
-        im->batch.len >= IMPORTER_BATCH_BYTES)
+
+    bson_init_static(&body, (const uint8_t *)im->parsed.data, im->parsed.len);
+    err_init(&le);
+    rc = stage_document(im, &body, &le);
+    if (rc == ERR_NOMEM) {
+        rc = err_set(e, rc, "out of memory importing");
+    } else if (rc != 0) {
+        rc = reject_err(im, im->line_no, &le);
+        rc = rc != 0 ? err_set(e, rc, "out of memory")
+                     : check_reject_limit(im, e);
+    }
+    err_release(&le);
+    if (rc != 0)
+        return rc;
+
+    struct batch *b = &im->batches[im->filling];
+    if (b->n >= IMPORTER_BATCH_LINES || b->docs.len >= IMPORTER_BATCH_BYTES)
         return flush(im, e);
     return 0;
 }
@@ -244,11 +338,13 @@ static int too_long(struct importer *im, struct err *e)
              (unsigned long long)im->cfg.max_object_bytes);
     im->stats.lines++;
     int rc = reject(im, im->line_no + 1, ERR_TOO_LARGE, msg);
-    return rc != 0 ? rc : check_reject_limit(im, e);
+    return rc != 0 ? err_set(e, rc, "out of memory")
+                   : check_reject_limit(im, e);
 }
 
 /* Bytes up to the next newline go to the partial line (or are dropped
- * while skipping an overlong line). Returns how many were consumed. */
+ * while skipping an overlong line). *used says how many were consumed;
+ * *line_done that a whole line now waits in partial. */
 static int carry(struct importer *im, const char *p, size_t n, size_t *used,
                  bool *line_done, struct err *e)
 {
@@ -263,6 +359,7 @@ static int carry(struct importer *im, const char *p, size_t n, size_t *used,
             im->skipping = false;
             im->line_no++;
         }
+        *line_done = false;
         return 0;
     }
     if (max > 0 && im->partial.len + take > max) {
@@ -312,12 +409,6 @@ int importer_feed(struct importer *im, const char *data, size_t n,
     return 0;
 }
 
-static int by_line(const void *a, const void *b)
-{
-    const struct importer_reject *x = a, *y = b;
-    return (x->line > y->line) - (x->line < y->line);
-}
-
 int importer_finish(struct importer *im, struct err *e)
 {
     int rc = 0;
@@ -327,44 +418,63 @@ int importer_finish(struct importer *im, struct err *e)
     buf_reset(&im->partial);
     if (rc == 0)
         rc = flush(im, e);
+    if (rc == 0)
+        rc = flush(im, e); /* settles the last batch */
     return rc;
 }
 
-/* --- set-up ------------------------------------------------------------ */
+/* --- set-up and results ------------------------------------------------ */
+
+static int load_bucket(struct importer *im, const char *bucket,
+                       const char *policy, struct err *e)
+{
+    struct store_txn t;
+    struct catalog_bucket b;
+
+    int rc = store_read_begin(im->store, &t, e);
+    if (rc != 0)
+        return rc;
+    rc = catalog_bucket_find(&t, im->ns_id, bucket, strlen(bucket), &b, e);
+    if (rc == ERR_NOT_FOUND)
+        rc = err_set(e, ERR_NOT_FOUND,
+                     "bucket \"%.100s\" not found in namespace %s", bucket,
+                     im->ns_id);
+    if (rc == 0)
+        rc = ingest_policy_for(&b, policy, &im->policy, e);
+    if (rc == 0) {
+        /* Schema and unique key never change: a copy serves the import. */
+        bson_copy_to(&b.record, &im->record_copy);
+        catalog_bucket_copy(&im->bucket, &b);
+        bson_init_static(&im->bucket.record, bson_get_data(&im->record_copy),
+                         im->record_copy.len);
+    }
+    store_read_end(&t);
+    return rc;
+}
 
 int importer_new(struct store *s, const char *ns_id, const char *bucket,
                  const char *policy, const struct importer_config *cfg,
                  struct importer **out, struct err *e)
 {
-    struct store_txn t;
-    struct catalog_bucket b;
-    enum ingest_policy pol;
+    struct importer *im = calloc(1, sizeof(*im));
 
     *out = NULL;
-    int rc = store_read_begin(s, &t, e);
-    if (rc != 0)
-        return rc;
-    rc = catalog_bucket_find(&t, ns_id, bucket, strlen(bucket), &b, e);
-    if (rc == ERR_NOT_FOUND)
-        rc = err_set(e, ERR_NOT_FOUND, "bucket \"%.100s\" not found in "
-                     "namespace %s", bucket, ns_id);
-    if (rc == 0)
-        rc = ingest_policy_for(&b, policy, &pol, e);
+    if (im == NULL)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    im->store = s;
+    im->cfg = *cfg;
+    snprintf(im->ns_id, sizeof(im->ns_id), "%s", ns_id);
+    bson_init(&im->record_copy);
+    for (int i = 0; i < 2; i++)
+        im->batches[i].im = im;
 
-    struct importer *im = rc == 0 ? calloc(1, sizeof(*im)) : NULL;
-    if (rc == 0 && im == NULL)
-        rc = err_set(e, ERR_NOMEM, "out of memory");
-    if (rc == 0) {
-        im->store = s;
-        im->cfg = *cfg;
-        snprintf(im->bucket_id, sizeof(im->bucket_id), "%s", b.id);
-        snprintf(im->ns_id, sizeof(im->ns_id), "%s", ns_id);
-        im->has_policy = policy != NULL;
-        snprintf(im->policy, sizeof(im->policy), "%s", policy ? policy : "");
-        *out = im;
+    int rc = load_bucket(im, bucket, policy, e);
+    if (rc != 0) {
+        importer_free(im);
+        return rc;
     }
-    store_read_end(&t);
-    return rc;
+    *out = im;
+    return 0;
 }
 
 const struct importer_stats *importer_stats(const struct importer *im)
@@ -372,11 +482,16 @@ const struct importer_stats *importer_stats(const struct importer *im)
     return &im->stats;
 }
 
-const struct importer_reject *importer_rejects(struct importer *im,
-                                               size_t *n)
+static int by_line(const void *a, const void *b)
 {
-    /* Lines that do not parse are rejected when read, the others when
-     * their batch is written: report them in line order. */
+    const struct importer_reject *x = a, *y = b;
+    return (x->line > y->line) - (x->line < y->line);
+}
+
+const struct importer_reject *importer_rejects(struct importer *im, size_t *n)
+{
+    /* Lines that do not parse or build are rejected when read, the others
+     * when their batch is written: report them in line order. */
     qsort(im->rejects, im->nrejects, sizeof(*im->rejects), by_line);
     *n = im->nrejects;
     return im->rejects;
@@ -384,18 +499,30 @@ const struct importer_reject *importer_rejects(struct importer *im,
 
 const char *importer_bucket_id(const struct importer *im)
 {
-    return im->bucket_id;
+    return im->bucket.id;
 }
 
 void importer_free(struct importer *im)
 {
+    struct err ignored;
+
     if (im == NULL)
         return;
+    for (int i = 0; i < 2; i++) {
+        struct batch *b = &im->batches[i];
+        err_init(&ignored);
+        batch_settle(im, b, &ignored); /* never leave a write referring here */
+        err_release(&ignored);
+        buf_release(&b->docs);
+        free(b->lines);
+        free(b->refused);
+        free(b->errors);
+    }
     for (size_t i = 0; i < im->nrejects; i++)
         free((char *)im->rejects[i].error);
     free(im->rejects);
-    free(im->pending);
     buf_release(&im->partial);
-    buf_release(&im->batch);
+    buf_release(&im->parsed);
+    bson_destroy(&im->record_copy);
     free(im);
 }

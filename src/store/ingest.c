@@ -76,7 +76,7 @@ static int build(const struct catalog_bucket *b, const struct ingest_req *r,
 /* Replaces the object holding the same unique key (seq), keeping its id,
  * creation time and, unless the body sets one, its status. */
 static int update_existing(struct store_txn *t, const struct catalog_bucket *b,
-                           const struct objects_bucket *ob,
+                           struct objects_bucket *ob,
                            const struct ingest_req *r, uint64_t seq,
                            bson_t *stored, struct err *e)
 {
@@ -98,7 +98,7 @@ static int update_existing(struct store_txn *t, const struct catalog_bucket *b,
 }
 
 int ingest_object(struct store_txn *t, const struct catalog_bucket *b,
-                  const struct objects_bucket *ob, const struct ingest_req *r,
+                  struct objects_bucket *ob, const struct ingest_req *r,
                   bson_t *stored, struct err *e)
 {
     bson_t doc;
@@ -129,4 +129,10 @@ int ingest_object(struct store_txn *t, const struct catalog_bucket *b,
 out:
     bson_destroy(&doc);
     return rc;
+}
+
+int ingest_built(struct store_txn *t, struct objects_bucket *ob,
+                 const bson_t *doc, int64_t now_ms, struct err *e)
+{
+    return objects_insert(t, ob, doc, now_ms, NULL, e);
 }

@@ -40,10 +40,17 @@ struct ingest_req {
 };
 
 /* Writes one object. When stored is not NULL it receives a copy of the
- * stored document (the caller destroys it). Inside a store_write(). */
+ * stored document (the caller destroys it). Inside a store_write(); the
+ * caller calls objects_flush(ob) before the write ends. A refused object
+ * leaves the transaction as it was (see objects.h). */
 int ingest_object(struct store_txn *t, const struct catalog_bucket *b,
-                  const struct objects_bucket *ob, const struct ingest_req *r,
+                  struct objects_bucket *ob, const struct ingest_req *r,
                   bson_t *stored, struct err *e);
+
+/* Inserts a document already built by document_build() (policy insert or
+ * none), leaving the transaction as it was when refused. */
+int ingest_built(struct store_txn *t, struct objects_bucket *ob,
+                 const bson_t *doc, int64_t now_ms, struct err *e);
 
 /* Checks a built document against max_object_bytes. */
 int ingest_check_size(const bson_t *doc, uint64_t max, struct err *e);

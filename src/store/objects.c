@@ -14,9 +14,9 @@ void objects_bucket_from(const struct catalog_bucket *b,
 {
     bson_iter_t it, uk, arr;
 
+    memset(ob, 0, sizeof(*ob));
     ob->num = b->num;
     ob->unique_fields = fields;
-    ob->unique_count = 0;
     if (!bson_iter_init_find(&it, &b->record, "unique_key") ||
         !BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &uk) ||
         !bson_iter_find(&uk, "fields") || !BSON_ITER_HOLDS_ARRAY(&uk) ||
@@ -150,40 +150,63 @@ int objects_unique_key(const struct objects_bucket *b, const bson_t *doc,
     return rc;
 }
 
-static int unique_claim(struct store_txn *t, const struct objects_bucket *b,
+/* The unique-key index key of doc: 0, or ERR_VALIDATION when a key
+ * field is missing. *none is set when the bucket has no unique key. */
+static int unique_index_key(const struct objects_bucket *b, const bson_t *doc,
+                            unsigned char key[36], bool *none, struct err *e)
+{
+    *none = b->unique_count == 0;
+    if (*none)
+        return 0;
+    store_be32(key, b->num);
+    return objects_unique_key(b, doc, key + 4, e);
+}
+
+/* Refuses doc when its unique key belongs to another object than seq. */
+static int unique_check(struct store_txn *t, const struct objects_bucket *b,
                         const bson_t *doc, uint64_t seq, struct err *e)
 {
-    unsigned char key[4 + 32], val[8];
+    unsigned char key[36];
+    bool none;
+    MDB_val v;
 
-    if (b->unique_count == 0)
-        return 0;
-    int rc = objects_unique_key(b, doc, key + 4, e);
-    if (rc != 0)
+    int rc = unique_index_key(b, doc, key, &none, e);
+    if (rc != 0 || none)
         return rc;
-    store_be32(key, b->num);
-    store_be64(val, seq);
-    rc = store_put(t, STORE_DB_UNIQUE, key, sizeof(key), val, 8,
-                   MDB_NOOVERWRITE, e);
-    if (rc == ERR_CONFLICT)
+    rc = store_get(t, STORE_DB_UNIQUE, key, sizeof(key), &v, e);
+    if (rc == ERR_NOT_FOUND)
+        return 0;
+    if (rc == 0 && (v.mv_size != 8 || store_get_be64(v.mv_data) != seq))
         return err_set(e, ERR_CONFLICT,
                        "an object with the same unique key already exists");
     return rc;
 }
 
+static int unique_claim(struct store_txn *t, const struct objects_bucket *b,
+                        const bson_t *doc, uint64_t seq, struct err *e)
+{
+    unsigned char key[36], val[8];
+    bool none;
+
+    int rc = unique_index_key(b, doc, key, &none, e);
+    if (rc != 0 || none)
+        return rc;
+    store_be64(val, seq);
+    return store_put(t, STORE_DB_UNIQUE, key, sizeof(key), val, 8, 0, e);
+}
+
 static int unique_release(struct store_txn *t, const struct objects_bucket *b,
                           const bson_t *doc, struct err *e)
 {
-    unsigned char key[4 + 32];
+    unsigned char key[36];
     struct err ignored;
+    bool none;
 
-    if (b->unique_count == 0)
-        return 0;
     err_init(&ignored);
-    int rc = objects_unique_key(b, doc, key + 4, &ignored);
+    int rc = unique_index_key(b, doc, key, &none, &ignored);
     err_release(&ignored);
-    if (rc != 0)
+    if (rc != 0 || none)
         return 0; /* never indexed */
-    store_be32(key, b->num);
     rc = store_del(t, STORE_DB_UNIQUE, key, sizeof(key), e);
     return rc == ERR_NOT_FOUND ? 0 : rc;
 }
@@ -216,94 +239,135 @@ static int note(struct store_txn *t, uint32_t num, uint64_t seq, int kind,
     return 0;
 }
 
-static int claim_id(struct store_txn *t, uint32_t num, const bson_t *doc,
-                    uint64_t seq, struct err *e)
+static int load_stats(struct store_txn *t, struct objects_bucket *b,
+                      struct err *e)
 {
-    unsigned char key[ID_KEY_MAX], val[8];
-    uint32_t len;
-    const char *id = doc_object_id(doc, &len);
-    size_t klen = id ? id_key(key, num, id, len) : 0;
-
-    if (klen == 0)
-        return err_set(e, ERR_BAD_REQUEST, "object_id is missing or too long");
-    store_be64(val, seq);
-    int rc = store_put(t, STORE_DB_OBJECT_IDS, key, klen, val, 8,
-                       MDB_NOOVERWRITE, e);
-    if (rc == ERR_CONFLICT)
-        return err_set(e, ERR_CONFLICT, "object_id %s already exists", id);
+    if (b->stats_loaded)
+        return 0;
+    int rc = catalog_stats_get(t, b->num, &b->stats, e);
+    if (rc == ERR_NOT_FOUND)
+        return err_set(e, ERR_NOT_FOUND, "bucket was deleted");
+    b->stats_loaded = rc == 0;
     return rc;
 }
 
-int objects_insert(struct store_txn *t, const struct objects_bucket *b,
+int objects_flush(struct store_txn *t, struct objects_bucket *b,
+                  struct err *e)
+{
+    if (!b->stats_dirty)
+        return 0;
+    b->stats_dirty = false;
+    return catalog_stats_put(t, b->num, &b->stats, e);
+}
+
+/* Refuses an object_id that is taken (or unusable) in the bucket. */
+static int id_check(struct store_txn *t, uint32_t num, const bson_t *doc,
+                    unsigned char *key, size_t *klen, struct err *e)
+{
+    uint32_t len;
+    const char *id = doc_object_id(doc, &len);
+    MDB_val v;
+
+    *klen = id ? id_key(key, num, id, len) : 0;
+    if (*klen == 0)
+        return err_set(e, ERR_BAD_REQUEST, "object_id is missing or too long");
+    int rc = store_get(t, STORE_DB_OBJECT_IDS, key, *klen, &v, e);
+    if (rc == 0)
+        return err_set(e, ERR_CONFLICT, "object_id %s already exists", id);
+    return rc == ERR_NOT_FOUND ? 0 : rc;
+}
+
+/* A new object's key is the largest of its bucket, and usually of all:
+ * try LMDB's append first, which skips the tree search. */
+static int put_object(struct store_txn *t, const unsigned char *key,
+                      const bson_t *doc, struct err *e)
+{
+    int rc = store_put(t, STORE_DB_OBJECTS, key, OBJECT_KEY_LEN,
+                       bson_get_data(doc), doc->len, MDB_APPEND, e);
+    if (rc != ERR_CONFLICT)
+        return rc;
+    return store_put(t, STORE_DB_OBJECTS, key, OBJECT_KEY_LEN,
+                     bson_get_data(doc), doc->len, 0, e);
+}
+
+int objects_insert(struct store_txn *t, struct objects_bucket *b,
                    const bson_t *doc, int64_t now_ms, uint64_t *seq_out,
                    struct err *e)
 {
-    struct catalog_bucket_stats st;
-    unsigned char key[OBJECT_KEY_LEN];
+    unsigned char key[OBJECT_KEY_LEN], idkey[ID_KEY_MAX], seqval[8];
+    size_t idlen;
 
-    int rc = catalog_stats_get(t, b->num, &st, e);
-    if (rc == ERR_NOT_FOUND)
-        rc = err_set(e, ERR_NOT_FOUND, "bucket was deleted");
+    int rc = load_stats(t, b, e);
     if (rc == 0)
-        rc = claim_id(t, b->num, doc, st.next_seq, e);
+        rc = id_check(t, b->num, doc, idkey, &idlen, e);
     if (rc == 0)
-        rc = unique_claim(t, b, doc, st.next_seq, e);
+        rc = unique_check(t, b, doc, b->stats.next_seq, e);
     if (rc != 0)
         return rc;
 
-    object_key(key, b->num, st.next_seq);
-    rc = store_put(t, STORE_DB_OBJECTS, key, sizeof(key), bson_get_data(doc),
-                   doc->len, 0, e);
-    if (rc != 0)
-        return rc;
-    if (seq_out != NULL)
-        *seq_out = st.next_seq;
-
-    uint64_t seq = st.next_seq++;
-    st.object_count++;
-    st.total_size_bytes += doc->len;
-    st.last_upload_ms = now_ms;
-    rc = catalog_stats_put(t, b->num, &st, e);
-    return rc != 0 ? rc : note(t, b->num, seq, STORE_CHANGE_PUT, e);
-}
-
-int objects_replace(struct store_txn *t, const struct objects_bucket *b,
-                    uint64_t seq, const bson_t *old, const bson_t *doc,
-                    int64_t now_ms, struct err *e)
-{
-    struct catalog_bucket_stats st;
-    unsigned char key[OBJECT_KEY_LEN];
-
-    int rc = catalog_stats_get(t, b->num, &st, e);
+    /* Nothing below refuses the object: only the store can fail. */
+    uint64_t seq = b->stats.next_seq;
+    object_key(key, b->num, seq);
+    store_be64(seqval, seq);
+    rc = put_object(t, key, doc, e);
     if (rc == 0)
-        rc = unique_release(t, b, old, e);
+        rc = store_put(t, STORE_DB_OBJECT_IDS, idkey, idlen, seqval, 8, 0, e);
     if (rc == 0)
         rc = unique_claim(t, b, doc, seq, e);
     if (rc != 0)
         return rc;
 
-    object_key(key, b->num, seq);
-    rc = store_put(t, STORE_DB_OBJECTS, key, sizeof(key), bson_get_data(doc),
-                   doc->len, 0, e);
+    rc = note(t, b->num, seq, STORE_CHANGE_PUT, e);
+    if (rc != 0)
+        return rc;
+    b->stats.next_seq++;
+    b->stats.object_count++;
+    b->stats.total_size_bytes += doc->len;
+    b->stats.last_upload_ms = now_ms;
+    b->stats_dirty = true;
+    if (seq_out != NULL)
+        *seq_out = seq;
+    return 0;
+}
+
+int objects_replace(struct store_txn *t, struct objects_bucket *b,
+                    uint64_t seq, const bson_t *old, const bson_t *doc,
+                    int64_t now_ms, struct err *e)
+{
+    unsigned char key[OBJECT_KEY_LEN];
+
+    int rc = load_stats(t, b, e);
+    if (rc == 0)
+        rc = unique_check(t, b, doc, seq, e);
     if (rc != 0)
         return rc;
 
-    st.total_size_bytes = st.total_size_bytes - old->len + doc->len;
-    st.last_upload_ms = now_ms;
-    rc = catalog_stats_put(t, b->num, &st, e);
-    return rc != 0 ? rc : note(t, b->num, seq, STORE_CHANGE_PUT, e);
+    object_key(key, b->num, seq);
+    rc = unique_release(t, b, old, e);
+    if (rc == 0)
+        rc = unique_claim(t, b, doc, seq, e);
+    if (rc == 0)
+        rc = store_put(t, STORE_DB_OBJECTS, key, sizeof(key),
+                       bson_get_data(doc), doc->len, 0, e);
+    if (rc == 0)
+        rc = note(t, b->num, seq, STORE_CHANGE_PUT, e);
+    if (rc != 0)
+        return rc;
+    b->stats.total_size_bytes = b->stats.total_size_bytes - old->len + doc->len;
+    b->stats.last_upload_ms = now_ms;
+    b->stats_dirty = true;
+    return 0;
 }
 
-int objects_delete(struct store_txn *t, const struct objects_bucket *b,
+int objects_delete(struct store_txn *t, struct objects_bucket *b,
                    uint64_t seq, const bson_t *old, struct err *e)
 {
-    struct catalog_bucket_stats st;
     unsigned char key[OBJECT_KEY_LEN], idkey[ID_KEY_MAX];
     uint32_t len;
     const char *id = doc_object_id(old, &len);
     size_t klen = id ? id_key(idkey, b->num, id, len) : 0;
 
-    int rc = catalog_stats_get(t, b->num, &st, e);
+    int rc = load_stats(t, b, e);
     if (rc == 0)
         rc = unique_release(t, b, old, e);
     if (rc == 0 && klen > 0)
@@ -312,12 +376,15 @@ int objects_delete(struct store_txn *t, const struct objects_bucket *b,
         return rc;
 
     object_key(key, b->num, seq);
-    st.object_count--;
-    st.total_size_bytes -= old->len;
     rc = store_del(t, STORE_DB_OBJECTS, key, sizeof(key), e);
     if (rc == 0)
-        rc = catalog_stats_put(t, b->num, &st, e);
-    return rc != 0 ? rc : note(t, b->num, seq, STORE_CHANGE_DELETE, e);
+        rc = note(t, b->num, seq, STORE_CHANGE_DELETE, e);
+    if (rc != 0)
+        return rc;
+    b->stats.object_count--;
+    b->stats.total_size_bytes -= old->len;
+    b->stats_dirty = true;
+    return 0;
 }
 
 /* --- reads ------------------------------------------------------------- */

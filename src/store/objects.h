@@ -6,10 +6,17 @@
  * Its key is (bucket number, insertion sequence), so a bucket scan yields
  * objects in insertion order; a replaced object keeps its sequence.
  *
- * Every write function runs inside a store_write() callback, changes the
- * documents and every index or none of them (on failure the caller's
- * nested transaction is aborted), and records a store_change for the
- * column cache.
+ * Every write function runs inside a store_write() callback and checks
+ * everything that can refuse the write (a taken object_id or unique key)
+ * before it changes anything: a refused write leaves the transaction as
+ * it was, so a batch needs no nested transaction per object. Only a
+ * failure of the store itself (disk or map full) can stop a write half
+ * way, and then the whole transaction must be abandoned. Each write
+ * records a store_change for the column cache.
+ *
+ * The bucket's running totals are read once per transaction into the
+ * struct objects_bucket and written back by objects_flush(), which every
+ * writer must call before its transaction commits.
  */
 #ifndef TALLY_STORE_OBJECTS_H
 #define TALLY_STORE_OBJECTS_H
@@ -25,6 +32,8 @@ struct objects_bucket {
     uint32_t num;
     const char *const *unique_fields; /* metadata field names, or NULL */
     int unique_count;
+    struct catalog_bucket_stats stats;
+    bool stats_loaded, stats_dirty;
 };
 
 /* Fills ob from a bucket record. fields (capacity cap) receives pointers
@@ -35,18 +44,22 @@ void objects_bucket_from(const struct catalog_bucket *b,
 
 /* Inserts doc as a new object. ERR_CONFLICT when its object_id or its
  * unique key is taken. *seq_out (optional) receives its sequence. */
-int objects_insert(struct store_txn *t, const struct objects_bucket *b,
+int objects_insert(struct store_txn *t, struct objects_bucket *b,
                    const bson_t *doc, int64_t now_ms, uint64_t *seq_out,
                    struct err *e);
 
 /* Replaces the object at seq (old is its current document) with doc,
  * which must carry the same object_id. */
-int objects_replace(struct store_txn *t, const struct objects_bucket *b,
+int objects_replace(struct store_txn *t, struct objects_bucket *b,
                     uint64_t seq, const bson_t *old, const bson_t *doc,
                     int64_t now_ms, struct err *e);
 
-int objects_delete(struct store_txn *t, const struct objects_bucket *b,
+int objects_delete(struct store_txn *t, struct objects_bucket *b,
                    uint64_t seq, const bson_t *old, struct err *e);
+
+/* Writes the running totals back (a no-op when nothing changed). */
+int objects_flush(struct store_txn *t, struct objects_bucket *b,
+                  struct err *e);
 
 /* Lookups: 0 or ERR_NOT_FOUND (e untouched), or an error. */
 int objects_find_id(struct store_txn *t, uint32_t num, const char *id,

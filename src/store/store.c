@@ -40,14 +40,7 @@ static const char *const db_names[STORE_DB_COUNT] = {
     [STORE_DB_PURGE] = "purge",
 };
 
-struct write_req {
-    store_write_fn fn;
-    void *ctx;
-    struct err *e;
-    int rc;
-    bool done;
-    struct write_req *next;
-};
+#define write_req store_pending
 
 struct store {
     char *dir;
@@ -246,7 +239,8 @@ static int open_env(struct store *s, const struct store_config *cfg,
     if (rc != 0)
         return store_fail(rc, "setting max_store_size", e);
 
-    unsigned flags = MDB_NOTLS | (s->read_only ? MDB_RDONLY : 0);
+    unsigned flags = MDB_NOTLS | (s->read_only ? MDB_RDONLY : 0) |
+                     (cfg->bulk ? MDB_NOMETASYNC : 0);
     rc = mdb_env_open(s->env, s->dir, flags, 0600);
     if (rc != 0) {
         char what[4200];
@@ -364,8 +358,11 @@ void store_close(struct store *s)
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->writer, NULL);
     }
-    if (s->env != NULL)
+    if (s->env != NULL) {
+        if (!s->read_only)
+            mdb_env_sync(s->env, 1);
         mdb_env_close(s->env);
+    }
     if (s->lock_fd >= 0)
         close(s->lock_fd);
     sodium_memzero(s->secret, sizeof(s->secret));
@@ -453,28 +450,47 @@ int store_del(struct store_txn *t, enum store_db db, const void *key,
 
 /* --- writing ----------------------------------------------------------- */
 
-int store_write(struct store *s, store_write_fn fn, void *ctx, struct err *e)
+int store_write_submit(struct store *s, store_write_fn fn, void *ctx,
+                       struct err *e, struct store_pending *p)
 {
-    struct write_req req = {.fn = fn, .ctx = ctx, .e = e};
-
-    if (s->read_only)
-        return err_set(e, ERR_INTERNAL, "the store was opened read-only");
+    *p = (struct store_pending){.fn = fn, .ctx = ctx, .e = e};
+    if (s->read_only) {
+        p->done = true;
+        return p->rc = err_set(e, ERR_INTERNAL, "the store is read-only");
+    }
 
     pthread_mutex_lock(&s->mu);
     if (s->stopping) {
         pthread_mutex_unlock(&s->mu);
-        return err_set(e, ERR_UNAVAILABLE, "the store is closing");
+        p->done = true;
+        return p->rc = err_set(e, ERR_UNAVAILABLE, "the store is closing");
     }
     if (s->queue_tail != NULL)
-        s->queue_tail->next = &req;
+        s->queue_tail->next = p;
     else
-        s->queue_head = &req;
-    s->queue_tail = &req;
+        s->queue_head = p;
+    s->queue_tail = p;
     pthread_cond_signal(&s->wake);
-    while (!req.done)
+    pthread_mutex_unlock(&s->mu);
+    return 0;
+}
+
+int store_write_wait(struct store *s, struct store_pending *p)
+{
+    pthread_mutex_lock(&s->mu);
+    while (!p->done)
         pthread_cond_wait(&s->finished, &s->mu);
     pthread_mutex_unlock(&s->mu);
-    return req.rc;
+    return p->rc;
+}
+
+int store_write(struct store *s, store_write_fn fn, void *ctx, struct err *e)
+{
+    struct store_pending p;
+
+    if (store_write_submit(s, fn, ctx, e, &p) != 0)
+        return p.rc;
+    return store_write_wait(s, &p);
 }
 
 int store_note_change(struct store_txn *t, const struct store_change *c)

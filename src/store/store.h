@@ -72,6 +72,11 @@ struct store_config {
     /* Write without the folder lock, beside a running server: only for
      * commands that touch nothing a server caches (API keys). */
     bool shared;
+    /* Bulk loading (`tally import`): commits write their data with
+     * fsync but not the meta page, and store_close() syncs everything. A
+     * machine crash may then lose the last commits, never consistency; the
+     * server never uses this, since its answers promise durability. */
+    bool bulk;
 };
 
 #define STORE_DEFAULT_MAX_SIZE ((uint64_t)1 << 40)
@@ -114,6 +119,21 @@ void store_read_end(struct store_txn *t);
  * kept. fn must not block on other writes. */
 typedef int (*store_write_fn)(struct store_txn *t, void *ctx, struct err *e);
 int store_write(struct store *s, store_write_fn fn, void *ctx, struct err *e);
+
+/* The same write, queued without waiting: the caller keeps *p (and ctx
+ * and e) alive until store_write_wait() returns the write's result. Lets
+ * a producer prepare the next write while this one commits. */
+struct store_pending {
+    store_write_fn fn;
+    void *ctx;
+    struct err *e;
+    int rc;
+    bool done;
+    struct store_pending *next;
+};
+int store_write_submit(struct store *s, store_write_fn fn, void *ctx,
+                       struct err *e, struct store_pending *p);
+int store_write_wait(struct store *s, struct store_pending *p);
 
 /* Runs fn in a transaction nested in t (itself a write): its changes are
  * kept when it returns 0 and undone otherwise, leaving t usable either
