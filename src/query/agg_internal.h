@@ -18,6 +18,7 @@
 #include "base/clock.h"
 #include "query/agg.h"
 #include "query/filter.h"
+#include "query/sum.h"
 #include "query/value.h"
 
 enum agg_fn {
@@ -106,9 +107,7 @@ int agg_row_resolve(const struct agg_row *row, const struct agg_path *p,
 /* One metric's running state. */
 struct agg_acc {
     int64_t n;               /* count, or values averaged */
-    int64_t isum;
-    double dsum;
-    bool is_double;          /* sum: a double was added, or overflow */
+    struct exact_sum sum;    /* sum, avg */
     bool has;                /* min, max, first, last: a value is held */
     bson_value_t v;          /* min, max, first, last */
     struct agg_valset *set;  /* count_distinct, add_to_set */

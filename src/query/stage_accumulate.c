@@ -22,9 +22,9 @@
  * a group is created. Either limit stops the run with ERR_LIMIT: a partial
  * answer is never returned.
  *
- * Sums. Integers add exactly in 64 bits; the first double, or the first
- * overflow, turns the sum into a double for the rest of the group (as
- * MongoDB's $sum does). Averages add as doubles.
+ * Sums and averages add exactly (sum.h), so that their result does not
+ * depend on the order of the rows: a sum stays an integer while every
+ * term is one and the total fits 64 bits, as MongoDB's $sum does.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -188,28 +188,14 @@ void agg_vallist_free(struct agg_vallist *l)
 
 /* --- accumulators ------------------------------------------------------ */
 
-static void add_sum(struct agg_acc *a, const bson_value_t *v)
+static void add_number(struct exact_sum *sum, const bson_value_t *v)
 {
-    if (v->value_type == BSON_TYPE_DOUBLE) {
-        if (!a->is_double) {
-            a->dsum = (double)a->isum;
-            a->is_double = true;
-        }
-        a->dsum += v->value.v_double;
-        return;
-    }
-
-    int64_t x = v->value_type == BSON_TYPE_INT32 ? v->value.v_int32
-                                                 : v->value.v_int64;
-    int64_t r;
-    if (a->is_double) {
-        a->dsum += (double)x;
-    } else if (__builtin_add_overflow(a->isum, x, &r)) {
-        a->dsum = (double)a->isum + (double)x;
-        a->is_double = true;
-    } else {
-        a->isum = r;
-    }
+    if (v->value_type == BSON_TYPE_DOUBLE)
+        exact_sum_add_double(sum, v->value.v_double);
+    else
+        exact_sum_add_int(sum, v->value_type == BSON_TYPE_INT32
+                                   ? v->value.v_int32
+                                   : v->value.v_int64);
 }
 
 static int add_value(struct agg_ctx *c, const struct agg_metric *m,
@@ -229,12 +215,9 @@ static int add_value(struct agg_ctx *c, const struct agg_metric *m,
     case AGG_PUSH:
         return found ? list_add(c, &a->list, v, built) : 0;
     case AGG_SUM:
-        if (present && value_is_number(v->value_type))
-            add_sum(a, v);
-        return 0;
     case AGG_AVG:
         if (present && value_is_number(v->value_type)) {
-            a->dsum += value_as_double(v);
+            add_number(&a->sum, v);
             a->n++;
         }
         return 0;
@@ -452,19 +435,15 @@ static int finish_metric(struct agg_ctx *c, const struct agg_metric *m,
                               .value.v_int64 = a->set ? (int64_t)a->set->n : 0};
         return 0;
     case AGG_SUM:
-        if (a->is_double)
-            *out = (bson_value_t){.value_type = BSON_TYPE_DOUBLE,
-                                  .value.v_double = a->dsum};
-        else
-            *out = (bson_value_t){.value_type = BSON_TYPE_INT64,
-                                  .value.v_int64 = a->isum};
+        exact_sum_value(&a->sum, out);
         return 0;
     case AGG_AVG:
         if (a->n == 0)
             out->value_type = BSON_TYPE_NULL;
         else
-            *out = (bson_value_t){.value_type = BSON_TYPE_DOUBLE,
-                                  .value.v_double = a->dsum / (double)a->n};
+            *out = (bson_value_t){
+                .value_type = BSON_TYPE_DOUBLE,
+                .value.v_double = exact_sum_double(&a->sum) / (double)a->n};
         return 0;
     case AGG_PUSH:
         return make_array(c, a->list ? a->list->vals : NULL,
