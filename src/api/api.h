@@ -27,10 +27,13 @@ struct api_limits {
 #define API_DEFAULT_MAX_IMPORT_REJECTS 100000
 #define API_DEFAULT_MAX_BATCH_OBJECTS 1000
 
+struct vexec_env;
+
 struct api_config {
     struct store *store;
     struct api_limits limits;
     struct query_limits query;
+    const struct vexec_env *columns;  /* the column path; NULL: rows only */
 };
 
 /* Sets the state every handler uses; call before serving. */

@@ -14,6 +14,7 @@ void api_init(const struct api_config *cfg)
     api.store = cfg->store;
     api.limits = cfg->limits;
     api.query = cfg->query;
+    api.columns = cfg->columns;
 }
 
 void api_attach_server(struct http_server *server)

@@ -19,9 +19,11 @@ struct api_state {
     struct store *store;
     struct api_limits limits;
     struct query_limits query;
+    const struct vexec_env *columns;
     struct http_server *server;
     atomic_int ready;
     _Atomic uint64_t objects_written, objects_rejected, aggregations;
+    _Atomic uint64_t aggregations_by_rows;
 };
 
 extern struct api_state api;

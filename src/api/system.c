@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "query/vexec.h"
 
 /* docs/openapi.json, linked into the binary (see the Makefile). */
 extern const char _binary_docs_openapi_json_start[];
@@ -26,6 +27,27 @@ static void metric(struct buf *out, const char *name, const char *type,
 {
     buf_addf(out, "# HELP %s %s\n# TYPE %s %s\n%s %llu\n", name, help, name,
              type, name, v);
+}
+
+static void write_cache_metrics(struct buf *out)
+{
+    struct colcache_usage u;
+
+    colcache_usage(api.columns->cc, &u);
+    metric(out, "tally_column_cache_bytes", "gauge",
+           "Memory held by cached columns and their dictionaries.", u.bytes);
+    metric(out, "tally_column_cache_budget_bytes", "gauge",
+           "Configured column cache budget.", u.budget);
+    metric(out, "tally_column_cache_columns", "gauge",
+           "Columns cached, over all buckets.", u.columns);
+    metric(out, "tally_column_cache_builds_total", "counter",
+           "Buckets whose columns were built from the store.", u.builds);
+    metric(out, "tally_column_cache_catchups_total", "counter",
+           "Times cached columns were brought up to date from the log.",
+           u.catchups);
+    metric(out, "tally_column_cache_evictions_total", "counter",
+           "Buckets dropped from the cache to stay within its budget.",
+           u.evictions);
 }
 
 void api_metrics(const struct http_request *req, struct http_response *resp)
@@ -53,6 +75,11 @@ void api_metrics(const struct http_request *req, struct http_response *resp)
            atomic_load(&api.objects_rejected));
     metric(out, "tally_aggregations_total", "counter",
            "Aggregation requests answered.", atomic_load(&api.aggregations));
+    metric(out, "tally_aggregations_by_rows_total", "counter",
+           "Aggregations answered from stored objects rather than columns.",
+           atomic_load(&api.aggregations_by_rows));
+    if (api.columns != NULL)
+        write_cache_metrics(out);
     if (api.server != NULL)
         http_metrics_write(api.server, out);
     resp->content_type = "text/plain; version=0.0.4";

@@ -260,16 +260,8 @@ int clock_part(int64_t ms, enum clock_unit unit)
     int64_t rem = ms - days * MS_PER_DAY;
     int m, d;
 
-    clock_civil_from_days(days, &y, &m, &d);
+    /* Time of day and weekday need no calendar. */
     switch (unit) {
-    case CLOCK_YEAR:
-        return (int)y;
-    case CLOCK_MONTH:
-        return m;
-    case CLOCK_WEEK:
-        return iso_week(days);
-    case CLOCK_DAY:
-        return d;
     case CLOCK_HOUR:
         return (int)(rem / MS_PER_HOUR);
     case CLOCK_MINUTE:
@@ -278,6 +270,20 @@ int clock_part(int64_t ms, enum clock_unit unit)
         return (int)(rem / MS_PER_SECOND % 60);
     case CLOCK_DAY_OF_WEEK:
         return (weekday_monday0(days) + 1) % 7 + 1;
+    case CLOCK_WEEK:
+        return iso_week(days);
+    default:
+        break;
+    }
+
+    clock_civil_from_days(days, &y, &m, &d);
+    switch (unit) {
+    case CLOCK_YEAR:
+        return (int)y;
+    case CLOCK_MONTH:
+        return m;
+    case CLOCK_DAY:
+        return d;
     case CLOCK_DAY_OF_YEAR:
         return (int)(days - clock_days_from_civil(y, 1, 1) + 1);
     default:

@@ -7,6 +7,7 @@
  * the store cleanly.
  */
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "cli/cli.h"
 #include "store/catalog.h"
 #include "store/janitor.h"
+#include "query/vexec.h"
 
 static const char usage[] =
     "tally serve [--data DIR] [--listen HOST:PORT] [options]\n"
@@ -40,6 +42,9 @@ static const char usage[] =
     "  --agg-max-memory SIZE      collected values per aggregation (256M)\n"
     "  --agg-max-response-bytes SIZE  aggregation answer (64M)\n"
     "  --agg-max-time-ms N        aggregation run time (30000)\n"
+    "  --cache-budget SIZE        column cache memory (a third of RAM, at "
+    "most 8G; 0 turns the cache off)\n"
+    "  --engine-threads N         threads per aggregation (cores)\n"
     "  --log-level LEVEL          debug, info, warn, error (info)\n"
     "  --access-log               one line per request on stdout";
 
@@ -48,6 +53,8 @@ struct serve_opts {
     struct store_config store;
     struct http_config http;
     struct api_config api;
+    struct colcache_config cache;
+    unsigned engine_threads;
 };
 
 static void defaults(struct serve_opts *o)
@@ -63,6 +70,14 @@ static void defaults(struct serve_opts *o)
         .max_import_rejects = API_DEFAULT_MAX_IMPORT_REJECTS,
         .max_batch_objects = API_DEFAULT_MAX_BATCH_OBJECTS,
         .json_max_depth = 64};
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t third = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page / 3
+                                           : COLCACHE_DEFAULT_BUDGET;
+    o->cache.budget_bytes = third < COLCACHE_DEFAULT_BUDGET
+                                ? third
+                                : COLCACHE_DEFAULT_BUDGET;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    o->engine_threads = cores > 0 ? (unsigned)cores : 1;
     o->api.query = (struct query_limits){
         .max_groups = QUERY_DEFAULT_MAX_GROUPS,
         .max_memory_bytes = QUERY_DEFAULT_MAX_MEMORY,
@@ -74,7 +89,7 @@ enum {
     OPT_DATA = 256, OPT_LISTEN, OPT_IO, OPT_WORKERS, OPT_QUEUE, OPT_CONNS,
     OPT_IDLE, OPT_BODY, OPT_HEADER, OPT_OBJECT, OPT_BATCH, OPT_IMPORT,
     OPT_REJECTS, OPT_DEPTH, OPT_STORE, OPT_GROUPS, OPT_MEMORY, OPT_RESPONSE,
-    OPT_TIME, OPT_LOG, OPT_ACCESS
+    OPT_TIME, OPT_LOG, OPT_ACCESS, OPT_CACHE, OPT_THREADS
 };
 
 static const struct option options[] = {
@@ -99,6 +114,8 @@ static const struct option options[] = {
     {"agg-max-time-ms", required_argument, 0, OPT_TIME},
     {"log-level", required_argument, 0, OPT_LOG},
     {"access-log", no_argument, 0, OPT_ACCESS},
+    {"cache-budget", required_argument, 0, OPT_CACHE},
+    {"engine-threads", required_argument, 0, OPT_THREADS},
     {0, 0, 0, 0}};
 
 /* Reads one numeric option into its field; false when malformed. */
@@ -107,7 +124,7 @@ static bool numeric_option(struct serve_opts *o, int opt, const char *arg)
     uint64_t v;
     bool size = opt == OPT_BODY || opt == OPT_HEADER || opt == OPT_OBJECT ||
                 opt == OPT_IMPORT || opt == OPT_STORE || opt == OPT_MEMORY ||
-                opt == OPT_RESPONSE;
+                opt == OPT_RESPONSE || opt == OPT_CACHE;
 
     if (!(size ? cli_parse_size(arg, &v) : cli_parse_uint(arg, &v)))
         return false;
@@ -129,6 +146,8 @@ static bool numeric_option(struct serve_opts *o, int opt, const char *arg)
     case OPT_MEMORY: o->api.query.max_memory_bytes = v; return true;
     case OPT_RESPONSE: o->api.query.max_response_bytes = v; return true;
     case OPT_TIME: o->api.query.max_time_ms = v; return true;
+    case OPT_CACHE: o->cache.budget_bytes = v; return true;
+    case OPT_THREADS: o->engine_threads = (unsigned)v; return v > 0;
     default: return false;
     }
 }
@@ -188,17 +207,44 @@ static int wait_for_signal(const sigset_t *set)
     return sig;
 }
 
+/* The column cache and the threads that help aggregations (the handler
+ * thread is one of them); both off when the budget is 0. */
+static int start_columns(struct serve_opts *o, struct store *store,
+                         struct vexec_env *env)
+{
+    memset(env, 0, sizeof(*env));
+    if (o->cache.budget_bytes == 0)
+        return 0;
+    if (colcache_new(store, &o->cache, &env->cc) != 0)
+        return 1;
+    if (o->engine_threads > 1 &&
+        workq_start(o->engine_threads - 1, 0, "tally-engine",
+                    &env->workers) != 0)
+        return 1;
+    o->api.columns = env;
+    return 0;
+}
+
+static void stop_columns(struct vexec_env *env)
+{
+    workq_stop(env->workers);
+    colcache_free(env->cc);
+}
+
 static int run(struct serve_opts *o, const sigset_t *set)
 {
     struct store *store;
     struct http_server *server;
+    struct vexec_env columns;
     struct err e;
     size_t nroutes;
 
     err_init(&e);
     if (cli_open_store(o->data, &o->store, &store) != 0)
         return 1;
-    if (first_key(store) != 0 || janitor_start(store) != 0) {
+    if (first_key(store) != 0 || start_columns(o, store, &columns) != 0 ||
+        janitor_start(store) != 0) {
+        stop_columns(&columns);
         store_close(store);
         return 1;
     }
@@ -207,6 +253,7 @@ static int run(struct serve_opts *o, const sigset_t *set)
     const struct http_route *routes = api_routes(&nroutes);
     if (http_server_start(&o->http, routes, nroutes, &server, &e) != 0) {
         janitor_stop();
+        stop_columns(&columns);
         store_close(store);
         return cli_fail(&e);
     }
@@ -220,6 +267,7 @@ static int run(struct serve_opts *o, const sigset_t *set)
     api_set_ready(0);
     http_server_stop(server, 30000);
     janitor_stop();
+    stop_columns(&columns);
     store_close(store);
     LOG_INFO("stopped", "data=%s", o->data);
     return 0;
@@ -234,6 +282,12 @@ int cli_serve(int argc, char **argv)
     int rc = parse(argc, argv, &o);
     if (rc != 0)
         return rc;
+
+    /* TUNING: aggregations allocate and free tens of megabytes per
+     * request; keeping that memory in the heap (rather than giving it back
+     * to the kernel and faulting it in again) measured 10-20% faster. */
+    mallopt(M_MMAP_THRESHOLD, 64 << 20);
+    mallopt(M_TRIM_THRESHOLD, 512 << 20);
 
     /* Every thread inherits this mask: only sigwait() sees the signals. */
     sigemptyset(&set);

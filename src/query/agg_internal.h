@@ -12,6 +12,7 @@
 #ifndef TALLY_QUERY_AGG_INTERNAL_H
 #define TALLY_QUERY_AGG_INTERNAL_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -20,6 +21,7 @@
 #include "query/filter.h"
 #include "query/sum.h"
 #include "query/value.h"
+#include "store/colcache.h"
 
 enum agg_fn {
     AGG_COUNT,
@@ -106,7 +108,10 @@ int agg_row_resolve(const struct agg_row *row, const struct agg_path *p,
 
 /* One metric's running state. */
 struct agg_acc {
-    int64_t n;               /* count, or values averaged */
+    int64_t n;               /* count, or values averaged; for
+                                count_distinct, distinct values counted
+                                outside the set (the column path counts
+                                dictionary codes) */
     struct exact_sum sum;    /* sum, avg */
     bool has;                /* min, max, first, last: a value is held */
     bson_value_t v;          /* min, max, first, last */
@@ -116,6 +121,7 @@ struct agg_acc {
 
 struct agg_group {
     uint64_t hash;
+    uint32_t index;          /* position in the table, in order of birth */
     bson_value_t *keys;      /* nkeys */
     struct agg_acc *accs;    /* nmetrics */
     bson_value_t *out;       /* nmetrics: final values (after finish) */
@@ -129,7 +135,8 @@ struct agg_ctx {
     const struct query_limits *lim;
     struct arena *arena;     /* result lifetime */
     struct buf scratch;      /* per row */
-    uint64_t memory;         /* bytes held by collected values */
+    _Atomic uint64_t *memory;/* bytes held by collected values (shared
+                                by the threads of one request) */
     uint64_t scanned, matched;
     int64_t deadline_ns;
     struct err *e;
@@ -154,10 +161,33 @@ struct agg_table;
 int stage_accumulate_open(struct agg_ctx *c, struct agg_table **out);
 int stage_accumulate_row(struct agg_table *t, const struct agg_row *row,
                          const bson_value_t *keys, const bool *built);
+/* Folds a group accumulated elsewhere (a part of the rows that comes
+ * after every part folded so far) into the table. */
+int stage_accumulate_fold(struct agg_table *t, const bson_value_t *keys,
+                          const struct agg_acc *accs,
+                          struct agg_group **into);
+/* The table's groups so far, in order of birth (index). */
+void agg_table_groups(struct agg_table *t, struct agg_group ***groups,
+                      size_t *n);
 /* Final values; the groups array stays owned by the table. */
 int stage_accumulate_finish(struct agg_table *t, struct agg_group ***groups,
                             size_t *n);
 void stage_accumulate_close(struct agg_table *t);
+
+/* One metric's accumulator, shared by the row and column paths so that
+ * both give the same answer: add a row's value (found: present at all;
+ * built: lives in scratch and must be copied), fold a later part into an
+ * earlier one, and compute the final value. */
+int agg_acc_add(struct agg_ctx *c, const struct agg_metric *m,
+                struct agg_acc *a, const bson_value_t *v, bool found,
+                bool built);
+int agg_acc_merge(struct agg_ctx *c, const struct agg_metric *m,
+                  struct agg_acc *into, const struct agg_acc *from);
+int agg_acc_finish(struct agg_ctx *c, const struct agg_metric *m,
+                   struct agg_acc *a, bson_value_t *out);
+/* Charges bytes of collected values to the request's memory budget:
+ * ERR_LIMIT (named max_memory_bytes) when it is spent. */
+int agg_charge(struct agg_ctx *c, size_t bytes);
 
 /* having: keeps the groups that pass every condition, in order. */
 size_t stage_having(const struct agg_request *req, struct agg_group **groups,
@@ -179,6 +209,8 @@ struct agg_plan {
 
 struct agg_result {
     struct agg_table *table;
+    struct colcache *view_cc;    /* the column path's pinned view */
+    struct cc_view view;
     struct agg_group **groups;   /* sorted, limited */
     size_t ngroups;              /* in the answer */
     size_t groups_before_limit;

@@ -18,6 +18,7 @@
 
 struct run {
     struct agg_ctx c;
+    _Atomic uint64_t memory;
     struct agg_table *table;
     bson_value_t *keys;
     bool *built;
@@ -106,6 +107,7 @@ int agg_execute(struct agg_plan *plan, struct store_txn *t, uint32_t bucket,
                           .arena = plan->arena, .e = e}};
 
     *out = NULL;
+    r.c.memory = &r.memory;
     if (plan->lim.max_time_ms > 0)
         r.c.deadline_ns = clock_mono_ns() +
                           (int64_t)plan->lim.max_time_ms * 1000000;
@@ -132,8 +134,11 @@ int agg_execute(struct agg_plan *plan, struct store_txn *t, uint32_t bucket,
 
 void agg_result_free(struct agg_result *res)
 {
-    if (res != NULL) {
-        stage_accumulate_close(res->table);
-        res->table = NULL;
-    }
+    if (res == NULL)
+        return;
+    stage_accumulate_close(res->table);
+    res->table = NULL;
+    if (res->view_cc != NULL)
+        colcache_release(res->view_cc, &res->view);
+    res->view_cc = NULL;
 }

@@ -1099,3 +1099,54 @@ bool filter_match(const struct filter *f, const uint8_t *doc, size_t len)
         return false;
     return node_eval(f, f->root, &members);
 }
+
+bool filter_pred_scalar(const struct filter *f, const struct fnode *n,
+                        const bson_value_t *v)
+{
+    bool reached = v != NULL, hit = false;
+
+    /* The same verdicts as pred_eval() for a path that ends on one value
+     * that is not an array (the column cache holds only such values). */
+    if (n->op == OP_ALL) {
+        if (n->nops == 0 || v == NULL)
+            return false;
+        for (int i = 0; i < n->nops; i++)
+            if (!equals_operand(f, v, &n->ops[i]))
+                return false;
+        return true;
+    }
+    if (reached && !is_whole_op(n->op))
+        hit = candidate_test(f, n, v);
+
+    switch (n->op) {
+    case OP_EXISTS:
+        return reached == n->flag;
+    case OP_NE:
+    case OP_NIN:
+        if (!reached) {
+            for (int i = 0; i < n->nops; i++)
+                if (n->ops[i].v.value_type == BSON_TYPE_NULL)
+                    return false;
+            return true;
+        }
+        return !hit;
+    case OP_IS_NULL:
+        return n->flag ? (!reached || hit) : (reached && !hit);
+    case OP_EQ:
+    case OP_IN:
+        if (!reached) {
+            for (int i = 0; i < n->nops; i++)
+                if (n->ops[i].v.value_type == BSON_TYPE_NULL)
+                    return true;
+            return false;
+        }
+        return hit;
+    case OP_GTE:
+    case OP_LTE:
+        if (!reached && n->ops[0].v.value_type == BSON_TYPE_NULL)
+            return true;
+        return hit;
+    default:
+        return hit;
+    }
+}

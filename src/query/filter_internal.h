@@ -60,4 +60,10 @@ struct filter {
     _Atomic bool failed;
 };
 
+/* The verdict of predicate n for an object whose path ends on the single
+ * non-array value v (NULL: the path is missing): what the column path
+ * needs to agree with the row path. */
+bool filter_pred_scalar(const struct filter *f, const struct fnode *n,
+                        const bson_value_t *v);
+
 #endif

@@ -58,10 +58,11 @@ struct agg_table {
 
 /* --- collected values -------------------------------------------------- */
 
-static int charge(struct agg_ctx *c, size_t bytes)
+int agg_charge(struct agg_ctx *c, size_t bytes)
 {
-    c->memory += bytes;
-    if (c->lim->max_memory_bytes && c->memory > c->lim->max_memory_bytes)
+    uint64_t held = atomic_fetch_add(c->memory, bytes) + bytes;
+
+    if (c->lim->max_memory_bytes && held > c->lim->max_memory_bytes)
         return err_set(c->e, ERR_LIMIT,
                        "the collected values of push, add_to_set and "
                        "count_distinct need more than max_memory_bytes "
@@ -143,7 +144,7 @@ static int set_add(struct agg_ctx *c, struct agg_valset **sp,
         return rc;
     s->hashes[s->n] = h;
     s->slots[at] = (uint32_t)++s->n;
-    return charge(c, value_size(v) + sizeof(uint64_t) + 2 * sizeof(uint32_t));
+    return agg_charge(c, value_size(v) + sizeof(uint64_t) + 2 * sizeof(uint32_t));
 }
 
 static int list_add(struct agg_ctx *c, struct agg_vallist **lp,
@@ -165,7 +166,7 @@ static int list_add(struct agg_ctx *c, struct agg_vallist **lp,
     if (rc != 0)
         return rc;
     l->n++;
-    return charge(c, value_size(v));
+    return agg_charge(c, value_size(v));
 }
 
 void agg_valset_free(struct agg_valset *s)
@@ -198,9 +199,9 @@ static void add_number(struct exact_sum *sum, const bson_value_t *v)
                                    : v->value.v_int64);
 }
 
-static int add_value(struct agg_ctx *c, const struct agg_metric *m,
-                     struct agg_acc *a, const bson_value_t *v, bool found,
-                     bool built)
+int agg_acc_add(struct agg_ctx *c, const struct agg_metric *m,
+                struct agg_acc *a, const bson_value_t *v, bool found,
+                bool built)
 {
     bool present = found && v->value_type != BSON_TYPE_NULL;
 
@@ -242,6 +243,54 @@ static int add_value(struct agg_ctx *c, const struct agg_metric *m,
             return 0;
         }
         return keep(c, v, built, &a->v);
+    default:
+        return 0;
+    }
+}
+
+/* Folds from (a later part of the rows) into into (an earlier part). */
+int agg_acc_merge(struct agg_ctx *c, const struct agg_metric *m,
+                  struct agg_acc *into, const struct agg_acc *from)
+{
+    int rc = 0;
+
+    into->n += from->n;
+    exact_sum_merge(&into->sum, &from->sum);
+    switch (m->fn) {
+    case AGG_MIN:
+    case AGG_MAX: {
+        /* Among equal values the earlier part's is kept, as the row path
+         * keeps the first it meets. */
+        int cmp = from->has && into->has ? value_compare(&from->v, &into->v)
+                                         : 0;
+        if (from->has && (!into->has || (m->fn == AGG_MIN ? cmp < 0
+                                                          : cmp > 0))) {
+            into->v = from->v;
+            into->has = true;
+        }
+        return 0;
+    }
+    case AGG_FIRST:
+        if (!into->has && from->has) {
+            into->v = from->v;
+            into->has = true;
+        }
+        return 0;
+    case AGG_LAST:
+        if (from->has) {
+            into->v = from->v;
+            into->has = true;
+        }
+        return 0;
+    case AGG_PUSH:
+        for (size_t i = 0; rc == 0 && from->list && i < from->list->n; i++)
+            rc = list_add(c, &into->list, &from->list->vals[i], false);
+        return rc;
+    case AGG_COUNT_DISTINCT:
+    case AGG_ADD_TO_SET:
+        for (size_t i = 0; rc == 0 && from->set && i < from->set->n; i++)
+            rc = set_add(c, &into->set, &from->set->vals[i], false);
+        return rc;
     default:
         return 0;
     }
@@ -315,6 +364,7 @@ static int add_group(struct agg_table *t, struct agg_group *g, size_t slot)
         t->groups = groups;
         t->cap = cap;
     }
+    g->index = (uint32_t)t->n;
     t->groups[t->n++] = g;
     t->slots[slot] = (uint32_t)t->n;
     return 0;
@@ -385,7 +435,7 @@ int stage_accumulate_row(struct agg_table *t, const struct agg_row *row,
         if (m->field.path != NULL)
             found = agg_row_resolve(row, &m->field, &c->scratch, &v,
                                     &vbuilt) == 0;
-        int rc = add_value(c, m, &g->accs[i], &v, found, vbuilt);
+        int rc = agg_acc_add(c, m, &g->accs[i], &v, found, vbuilt);
         if (rc != 0)
             return rc;
     }
@@ -422,8 +472,8 @@ static int make_array(struct agg_ctx *c, const bson_value_t *vals, size_t n,
     return data != NULL ? 0 : err_set(c->e, ERR_NOMEM, "out of memory");
 }
 
-static int finish_metric(struct agg_ctx *c, const struct agg_metric *m,
-                         struct agg_acc *a, bson_value_t *out)
+int agg_acc_finish(struct agg_ctx *c, const struct agg_metric *m,
+                   struct agg_acc *a, bson_value_t *out)
 {
     switch (m->fn) {
     case AGG_COUNT:
@@ -431,8 +481,9 @@ static int finish_metric(struct agg_ctx *c, const struct agg_metric *m,
                               .value.v_int64 = a->n};
         return 0;
     case AGG_COUNT_DISTINCT:
-        *out = (bson_value_t){.value_type = BSON_TYPE_INT64,
-                              .value.v_int64 = a->set ? (int64_t)a->set->n : 0};
+        *out = (bson_value_t){
+            .value_type = BSON_TYPE_INT64,
+            .value.v_int64 = (a->set ? (int64_t)a->set->n : 0) + a->n};
         return 0;
     case AGG_SUM:
         exact_sum_value(&a->sum, out);
@@ -474,8 +525,8 @@ int stage_accumulate_finish(struct agg_table *t, struct agg_group ***groups,
         if (g->out == NULL)
             return err_set(c->e, ERR_NOMEM, "out of memory aggregating");
         for (int j = 0; j < nm; j++) {
-            int rc = finish_metric(c, &c->req->metrics[j], &g->accs[j],
-                                   &g->out[j]);
+            int rc = agg_acc_finish(c, &c->req->metrics[j], &g->accs[j],
+                                    &g->out[j]);
             if (rc != 0)
                 return rc;
         }
@@ -498,4 +549,33 @@ void stage_accumulate_close(struct agg_table *t)
     free(t->groups);
     free(t->slots);
     free(t);
+}
+
+int stage_accumulate_fold(struct agg_table *t, const bson_value_t *keys,
+                          const struct agg_acc *accs,
+                          struct agg_group **into)
+{
+    struct agg_ctx *c = t->c;
+    bool built[64] = {false};
+    struct agg_group *g;
+
+    if (c->req->nkeys > 64)
+        return err_set(c->e, ERR_INTERNAL, "too many group keys to fold");
+    g = find_group(t, keys, built);
+    if (g == NULL)
+        return c->e->code;
+    *into = g;
+    for (int i = 0; i < c->req->nmetrics; i++) {
+        int rc = agg_acc_merge(c, &c->req->metrics[i], &g->accs[i], &accs[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+void agg_table_groups(struct agg_table *t, struct agg_group ***groups,
+                      size_t *n)
+{
+    *groups = t->groups;
+    *n = t->n;
 }
