@@ -315,7 +315,8 @@ def test_object_answers_fit_the_document(ns, check):
         "metadata": {"title": "a", "day": "2024-03-05"},
         "blobs": [{"property": "cover", "type": "image", "data": png},
                   {"property": "link", "type": "text",
-                   "data": "https://example.com/a.txt"}]}),
+                   "data": "https://example.com/a.txt"},
+                 {"property": "extra", "type": "json", "data": {"k": 1}}]}),
         "post", O, 200)
     assert o["blobs"][0]["details"]["mime_type"] == "image/png"
     one = objects + "/" + o["object_id"]
