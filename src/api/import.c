@@ -53,14 +53,20 @@ static int import_data(void *state, const char *p, size_t n)
     struct import_state *st = state;
     uint64_t max = api.limits.max_import_bytes;
 
-    if (max > 0 && importer_stats(st->im)->bytes + n > max)
+    if (max == 0 || importer_stats(st->im)->bytes + n <= max) {
+        st->stopped = importer_feed(st->im, p, n, &st->c.err);
+        return st->stopped;
+    }
+
+    /* The lines that arrived before the limit are kept, as the answer
+     * says; this piece and the rest are not read. */
+    st->stopped = importer_drain(st->im, &st->c.err);
+    if (st->stopped == 0)
         st->stopped = err_set(&st->c.err, ERR_TOO_LARGE,
                               "import body is larger than max_import_bytes "
                               "(%llu); split the file or raise "
                               "--max-import-bytes",
                               (unsigned long long)max);
-    else
-        st->stopped = importer_feed(st->im, p, n, &st->c.err);
     return st->stopped;
 }
 

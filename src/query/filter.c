@@ -14,8 +14,10 @@
 #include "query/filter_internal.h"
 
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -774,22 +776,59 @@ bool filter_failed(const struct filter *f)
 /* --- evaluating -------------------------------------------------------- */
 
 /* One match data per thread: every pattern needs only the overall match,
- * and one pair fits all of them. */
-static _Thread_local pcre2_match_data *thread_md;
-static _Thread_local pcre2_match_context *thread_mctx;
+ * and one pair fits all of them. A thread-specific key frees the pair
+ * when its thread ends (server workers come and go with the server). */
+struct regex_scratch {
+    pcre2_match_data *md;
+    pcre2_match_context *mctx;
+};
+
+static _Thread_local struct regex_scratch *thread_scratch;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+    struct regex_scratch *rs = p;
+
+    pcre2_match_data_free(rs->md);
+    pcre2_match_context_free(rs->mctx);
+    free(rs);
+}
+
+static void scratch_key_create(void)
+{
+    pthread_key_create(&scratch_key, scratch_free);
+}
+
+static struct regex_scratch *scratch_get(void)
+{
+    struct regex_scratch *rs = calloc(1, sizeof(*rs));
+
+    if (rs == NULL)
+        return NULL;
+    rs->md = pcre2_match_data_create(1, NULL);
+    rs->mctx = pcre2_match_context_create(NULL);
+    if (rs->md == NULL || rs->mctx == NULL) {
+        scratch_free(rs);
+        return NULL;
+    }
+    pcre2_set_match_limit(rs->mctx, FILTER_REGEX_MATCH_LIMIT);
+    pcre2_set_depth_limit(rs->mctx, FILTER_REGEX_MATCH_LIMIT / 10);
+    pthread_once(&scratch_once, scratch_key_create);
+    pthread_setspecific(scratch_key, rs);
+    return rs;
+}
 
 static bool regex_match(const struct filter *f, pcre2_code *re,
                         const char *s, size_t n)
 {
-    if (thread_md == NULL) {
-        thread_md = pcre2_match_data_create(1, NULL);
-        thread_mctx = pcre2_match_context_create(NULL);
-        pcre2_set_match_limit(thread_mctx, FILTER_REGEX_MATCH_LIMIT);
-        pcre2_set_depth_limit(thread_mctx, FILTER_REGEX_MATCH_LIMIT / 10);
-    }
-    if (thread_md == NULL || re == NULL)
+    if (thread_scratch == NULL)
+        thread_scratch = scratch_get();
+    if (thread_scratch == NULL || re == NULL)
         return false;
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, thread_md, thread_mctx);
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, thread_scratch->md,
+                         thread_scratch->mctx);
     if (rc >= 0)
         return true;
     if (rc != PCRE2_ERROR_NOMATCH)

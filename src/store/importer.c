@@ -97,10 +97,13 @@ static int reject_err(struct importer *im, uint64_t line, const struct err *e)
     return reject(im, line, e->code, msg);
 }
 
-static int check_reject_limit(struct importer *im, struct err *e)
+static bool over_reject_limit(const struct importer *im)
 {
-    if (im->cfg.max_rejects == 0 || im->stats.rejected <= im->cfg.max_rejects)
-        return 0;
+    return im->cfg.max_rejects > 0 && im->stats.rejected > im->cfg.max_rejects;
+}
+
+static int reject_limit_error(struct importer *im, struct err *e)
+{
     return err_set(e, ERR_LIMIT,
                    "import stopped at line %llu: more than %llu lines were "
                    "rejected (limit max_import_rejects); fix the input or "
@@ -211,7 +214,33 @@ static int batch_settle(struct importer *im, struct batch *b, struct err *e)
     im->stats.batches++;
     b->n = 0;
     buf_reset(&b->docs);
-    return rc != 0 ? rc : check_reject_limit(im, e);
+    return rc;
+}
+
+/* Writes the batch being filled too, and waits for both: afterwards
+ * nothing is in flight and the counts are final. */
+static int drain(struct importer *im, struct err *e)
+{
+    struct batch *full = &im->batches[im->filling];
+
+    int rc = batch_settle(im, &im->batches[1 - im->filling], e);
+    if (rc != 0 || full->n == 0)
+        return rc;
+    if (batch_submit(im, full) != 0)
+        return err_set(e, ERR_NOMEM, "out of memory importing");
+    im->filling = 1 - im->filling;
+    return batch_settle(im, full, e);
+}
+
+/* Stops the import once more than max_rejects lines were rejected. The
+ * lines read before that are written first, so that the stopped import
+ * keeps them and its answer counts them. */
+static int check_reject_limit(struct importer *im, struct err *e)
+{
+    if (!over_reject_limit(im))
+        return 0;
+    int rc = drain(im, e);
+    return rc != 0 ? rc : reject_limit_error(im, e);
 }
 
 /* Hands the filled batch to the writer, after the one before it is done. */
@@ -221,6 +250,8 @@ static int flush(struct importer *im, struct err *e)
     struct batch *other = &im->batches[1 - im->filling];
 
     int rc = batch_settle(im, other, e);
+    if (rc == 0)
+        rc = check_reject_limit(im, e);
     if (rc != 0 || full->n == 0)
         return rc;
     if (batch_submit(im, full) != 0)
@@ -409,6 +440,11 @@ int importer_feed(struct importer *im, const char *data, size_t n,
     return 0;
 }
 
+int importer_drain(struct importer *im, struct err *e)
+{
+    return drain(im, e);
+}
+
 int importer_finish(struct importer *im, struct err *e)
 {
     int rc = 0;
@@ -491,8 +527,10 @@ static int by_line(const void *a, const void *b)
 const struct importer_reject *importer_rejects(struct importer *im, size_t *n)
 {
     /* Lines that do not parse or build are rejected when read, the others
-     * when their batch is written: report them in line order. */
-    qsort(im->rejects, im->nrejects, sizeof(*im->rejects), by_line);
+     * when their batch is written: report them in line order. (Without
+     * rejections there is no array, and qsort must not see NULL.) */
+    if (im->nrejects > 1)
+        qsort(im->rejects, im->nrejects, sizeof(*im->rejects), by_line);
     *n = im->nrejects;
     return im->rejects;
 }

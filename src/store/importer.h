@@ -61,6 +61,12 @@ int importer_new(struct store *s, const char *ns_id, const char *bucket,
 int importer_feed(struct importer *im, const char *data, size_t n,
                   struct err *e);
 
+/* Writes the complete lines read so far and waits for every write, so
+ * that the counts are final: for a caller that stops an import early and
+ * keeps what came before. An unfinished last line is left out. Returns 0
+ * or a store error. */
+int importer_drain(struct importer *im, struct err *e);
+
 /* Writes what is left (the last line needs no newline). */
 int importer_finish(struct importer *im, struct err *e);
 

@@ -83,3 +83,51 @@ def test_overlong_line_is_rejected_not_fatal(server, bucket):
     assert res["imported"] == 1 and res["rejected"] == 1
     assert res["rejections"][0]["line"] == 1
     assert "max_object_bytes" in res["rejections"][0]["error"]
+
+
+def test_lines_read_before_the_reject_limit_are_kept():
+    """An import stopped by max_import_rejects keeps the good lines that
+    came before the line that passed the limit, and counts them."""
+    from conftest import Client, Server
+    s = Server(args=["--max-import-rejects", "2"]).start()
+    try:
+        c = Client(s)
+        ns = c.post("/v1/namespaces", json={"namespace_name": "imp"}).json()
+        c = c.with_namespace(ns["namespace_id"])
+        bid = c.post("/v1/buckets", json={"bucket_name": "b"}).json()["bucket_id"]
+        body = '{"metadata": {"i": 1}}\nx\ny\nz\n{"metadata": {"i": 5}}\n'
+        err = check_error(imp(c, bid, body), 400, "max_import_rejects")
+        details = err["error"]["details"]
+        assert details["lines"] == 4
+        assert (details["imported"], details["rejected"]) == (1, 3)
+        assert [x["line"] for x in details["rejections"]] == [2, 3, 4]
+        assert c.get("/v1/buckets/" + bid).json()["object_count"] == 1
+    finally:
+        s.stop()
+        s.cleanup()
+
+
+def test_lines_read_before_max_import_bytes_are_kept():
+    """An import stopped by max_import_bytes keeps the complete lines that
+    arrived before the piece that passed the limit."""
+    import time
+    from conftest import Client, Server
+    s = Server(args=["--max-import-bytes", "100"]).start()
+    try:
+        c = Client(s)
+        ns = c.post("/v1/namespaces", json={"namespace_name": "imp"}).json()
+        c = c.with_namespace(ns["namespace_id"])
+        bid = c.post("/v1/buckets", json={"bucket_name": "b"}).json()["bucket_id"]
+
+        def pieces():
+            yield b'{"metadata": {"i": 1}}\n'
+            time.sleep(0.3)  # let the server read the first line alone
+            yield b'{"metadata": {"i": 2}}\n' + b" " * 200 + b"\n"
+
+        err = check_error(imp(c, bid, pieces()), 413, "max_import_bytes")
+        details = err["error"]["details"]
+        assert (details["lines"], details["imported"]) == (1, 1)
+        assert c.get("/v1/buckets/" + bid).json()["object_count"] == 1
+    finally:
+        s.stop()
+        s.cleanup()
