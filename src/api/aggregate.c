@@ -3,9 +3,9 @@
  * is parsed, planned, executed over the request's snapshot (one read
  * transaction, so concurrent writes are all in or all out) and encoded.
  *
- * The column path answers when it can; the row path is the reference and
- * the fallback. ?engine=rows forces the row path (the differential test
- * compares both; an operator may use it to rule the cache out).
+ * The backend runs the plan (backend/backend.h): the embedded store with
+ * its column path or row path (?engine=rows forces the row path), or
+ * ClickHouse with one SELECT.
  */
 #include <string.h>
 
@@ -13,27 +13,13 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "query/agg.h"
-#include "query/vexec.h"
 
-static bool rows_forced(const struct http_request *req)
+static int execute(struct api_ctx *c, const struct catalog_bucket *b,
+                   struct agg_plan *plan, struct agg_result **res)
 {
-    const char *engine = http_query(req, "engine");
-    return engine != NULL && strcmp(engine, "rows") == 0;
-}
+    struct backend_req br = api_backend_req(c);
 
-static int execute(struct api_ctx *c, struct agg_plan *plan, uint32_t bucket,
-                   struct agg_result **res)
-{
-    if (api.columns != NULL && !rows_forced(c->req)) {
-        int rc = agg_execute_columns(plan, api.columns, &c->rd, bucket, res,
-                                     &c->err);
-        if (rc != ERR_UNAVAILABLE)
-            return rc;
-        err_release(&c->err);
-        err_init(&c->err);
-    }
-    atomic_fetch_add(&api.aggregations_by_rows, 1);
-    return agg_execute(plan, &c->rd, bucket, res, &c->err);
+    return backend_aggregate(api.backend, &br, b, plan, res, &c->err);
 }
 
 void api_object_aggregate(const struct http_request *req,
@@ -56,7 +42,7 @@ void api_object_aggregate(const struct http_request *req,
     if (rc == 0)
         rc = agg_plan(areq, &api.query, &arena, &plan, &c.err);
     if (rc == 0)
-        rc = execute(&c, plan, b.num, &res);
+        rc = execute(&c, &b, plan, &res);
     if (rc == 0) {
         double ms = (double)(clock_mono_ns() - start) / 1e6;
         rc = agg_encode(plan, res, ms, &resp->body, &c.err);

@@ -28,9 +28,11 @@ struct api_limits {
 #define API_DEFAULT_MAX_BATCH_OBJECTS 1000
 
 struct vexec_env;
+struct backend;
 
 struct api_config {
     struct store *store;
+    struct backend *backend;         /* where objects live */
     struct api_limits limits;
     struct query_limits query;
     const struct vexec_env *columns;  /* the column path; NULL: rows only */

@@ -206,7 +206,10 @@ void api_bucket_create(const struct http_request *req,
     ids_generate("bkt_", id);
     build_new(&c, id, &record);
     struct bucket_write bw = {.c = &c, .record = &record};
-    int rc = store_write(api.store, create_write, &bw, &c.err);
+    int rc = backend_bucket_prepare(api.backend, id, &record, &c.err);
+    if (rc == 0 && (rc = store_write(api.store, create_write, &bw,
+                                     &c.err)) != 0)
+        backend_bucket_drop(api.backend, id);
     bson_destroy(&record);
     if (rc != 0)
         api_fail(&c, rc);
@@ -376,6 +379,7 @@ void api_bucket_delete(const struct http_request *req,
             api_fail(&c, rc);
         } else {
             janitor_wake();
+            backend_bucket_drop(api.backend, bw.id);
             jw_init(&w, &resp->body);
             jw_object_begin(&w);
             jw_key(&w, "success");

@@ -12,6 +12,7 @@ struct api_state api;
 void api_init(const struct api_config *cfg)
 {
     api.store = cfg->store;
+    api.backend = cfg->backend;
     api.limits = cfg->limits;
     api.query = cfg->query;
     api.columns = cfg->columns;
@@ -256,6 +257,20 @@ bool api_query_bool(const struct api_ctx *c, const char *name)
 {
     const char *s = http_query(c->req, name);
     return s != NULL && (strcasecmp(s, "true") == 0 || strcmp(s, "1") == 0);
+}
+
+struct backend_req api_backend_req(const struct api_ctx *c)
+{
+    const char *engine = http_query(c->req, "engine");
+
+    return (struct backend_req){
+        .rd = (struct store_txn *)&c->rd,
+        .ns_id = c->ns_id,
+        .bucket = c->req->param_count > 0 ? c->req->params[0] : "",
+        .now_ms = c->now_ms,
+        .max_object_bytes = api.limits.max_object_bytes,
+        .policy = http_query(c->req, "policy"),
+        .rows_only = engine != NULL && strcmp(engine, "rows") == 0};
 }
 
 int api_find_bucket(struct api_ctx *c, struct store_txn *t, const char *ident,

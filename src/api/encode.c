@@ -41,13 +41,10 @@ static int add_bucket(void *ctx, const struct catalog_bucket *b)
 {
     struct ns_totals *tot = ctx;
     struct catalog_bucket_stats st;
-    struct err e;
 
-    err_init(&e);
     tot->buckets++;
-    if (catalog_stats_get(tot->t, b->num, &st, &e) == 0)
-        tot->objects += st.object_count;
-    err_release(&e);
+    backend_bucket_stats(api.backend, tot->t, b, &st);
+    tot->objects += st.object_count;
     return 0;
 }
 
@@ -74,11 +71,8 @@ void api_write_bucket(struct jw *w, struct store_txn *t,
                       const struct catalog_bucket *b)
 {
     struct catalog_bucket_stats st = {0};
-    struct err e;
 
-    err_init(&e);
-    catalog_stats_get(t, b->num, &st, &e);
-    err_release(&e);
+    backend_bucket_stats(api.backend, t, b, &st);
 
     jw_object_begin(w);
     write_members(w, &b->record);

@@ -11,11 +11,10 @@
 
 #include "api/internal.h"
 #include "base/clock.h"
-#include "store/importer.h"
 
 struct import_state {
     struct api_ctx c;
-    struct importer *im;
+    struct backend_import *im;
     int64_t start_ns;
     int stopped;             /* the error that stopped the import */
 };
@@ -37,9 +36,8 @@ static int import_begin(const struct http_request *req, void **state,
     st->start_ns = clock_mono_ns();
     int rc = api_begin(&st->c, req, resp, API_NEED_NAMESPACE);
     if (rc == 0) {
-        rc = importer_new(api.store, st->c.ns_id, req->params[0],
-                          http_query(req, "policy"), &cfg, &st->im,
-                          &st->c.err);
+        struct backend_req br = api_backend_req(&st->c);
+        rc = backend_import_new(api.backend, &br, &cfg, &st->im, &st->c.err);
         if (rc != 0)
             api_fail(&st->c, rc);
     }
@@ -53,14 +51,14 @@ static int import_data(void *state, const char *p, size_t n)
     struct import_state *st = state;
     uint64_t max = api.limits.max_import_bytes;
 
-    if (max == 0 || importer_stats(st->im)->bytes + n <= max) {
-        st->stopped = importer_feed(st->im, p, n, &st->c.err);
+    if (max == 0 || backend_import_stats(st->im)->bytes + n <= max) {
+        st->stopped = backend_import_feed(st->im, p, n, &st->c.err);
         return st->stopped;
     }
 
     /* The lines that arrived before the limit are kept, as the answer
      * says; this piece and the rest are not read. */
-    st->stopped = importer_drain(st->im, &st->c.err);
+    st->stopped = backend_import_drain(st->im, &st->c.err);
     if (st->stopped == 0)
         st->stopped = err_set(&st->c.err, ERR_TOO_LARGE,
                               "import body is larger than max_import_bytes "
@@ -70,12 +68,13 @@ static int import_data(void *state, const char *p, size_t n)
     return st->stopped;
 }
 
-static void write_counts(struct jw *w, const struct importer *im, double ms)
+static void write_counts(struct jw *w, const struct backend_import *im,
+                         double ms)
 {
-    const struct importer_stats *s = importer_stats(im);
+    const struct importer_stats *s = backend_import_stats(im);
 
     jw_key(w, "bucket_id");
-    jw_string(w, importer_bucket_id(im));
+    jw_string(w, backend_import_bucket_id(im));
     jw_key(w, "lines");
     jw_int(w, (int64_t)s->lines);
     jw_key(w, "imported");
@@ -86,10 +85,10 @@ static void write_counts(struct jw *w, const struct importer *im, double ms)
     jw_double(w, ms);
 }
 
-static void write_rejections(struct jw *w, struct importer *im)
+static void write_rejections(struct jw *w, struct backend_import *im)
 {
     size_t n;
-    const struct importer_reject *r = importer_rejects(im, &n);
+    const struct importer_reject *r = backend_import_rejects(im, &n);
 
     jw_key(w, "rejections");
     jw_array_begin(w);
@@ -143,9 +142,9 @@ static void import_end(void *state, struct http_response *resp)
     struct jw w;
 
     if (st->stopped == 0)
-        st->stopped = importer_finish(st->im, &st->c.err);
+        st->stopped = backend_import_finish(st->im, &st->c.err);
     double ms = (double)(clock_mono_ns() - st->start_ns) / 1e6;
-    const struct importer_stats *s = importer_stats(st->im);
+    const struct importer_stats *s = backend_import_stats(st->im);
     atomic_fetch_add(&api.objects_written, s->imported);
     atomic_fetch_add(&api.objects_rejected, s->rejected);
 
@@ -161,7 +160,7 @@ static void import_end(void *state, struct http_response *resp)
         jw_object_end(&w);
         http_reply_json(resp, 200);
     }
-    importer_free(st->im);
+    backend_import_free(st->im);
     api_end(&st->c);
     free(st);
 }
@@ -172,7 +171,7 @@ static void import_abort(void *state)
 
     if (st == NULL)
         return;
-    importer_free(st->im);
+    backend_import_free(st->im);
     api_end(&st->c);
     free(st);
 }

@@ -11,19 +11,20 @@
 #include <stdbool.h>
 
 #include "api/api.h"
+#include "backend/backend.h"
 #include "base/buf.h"
 #include "json/json.h"
 #include "store/catalog.h"
 
 struct api_state {
     struct store *store;
+    struct backend *backend;
     struct api_limits limits;
     struct query_limits query;
     const struct vexec_env *columns;
     struct http_server *server;
     atomic_int ready;
     _Atomic uint64_t objects_written, objects_rejected, aggregations;
-    _Atomic uint64_t aggregations_by_rows;
 };
 
 extern struct api_state api;
@@ -83,6 +84,10 @@ bool api_field_is(const bson_t *body, const char *key, bson_type_t type,
 int api_query_uint(struct api_ctx *c, const char *name, uint64_t min,
                    uint64_t max, uint64_t def, uint64_t *out);
 bool api_query_bool(const struct api_ctx *c, const char *name);
+
+/* The request as the backend sees it: snapshot, namespace, the {bucket}
+ * path parameter, ?policy= and ?engine=rows. */
+struct backend_req api_backend_req(const struct api_ctx *c);
 
 /* Finds the request's bucket ({bucket} path parameter) in c->ns. */
 int api_find_bucket(struct api_ctx *c, struct store_txn *t, const char *ident,

@@ -307,14 +307,45 @@ void api_namespace_patch(const struct http_request *req,
     change(req, resp, true);
 }
 
+/* The ids of the namespace's buckets, whose objects the backend drops
+ * once the namespace is gone. */
+struct bucket_ids {
+    char (*ids)[IDS_MAX];
+    size_t n, cap;
+};
+
+static int collect_id(void *arg, const struct catalog_bucket *b)
+{
+    struct bucket_ids *l = arg;
+
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        char (*ids)[IDS_MAX] = realloc(l->ids, cap * sizeof(*ids));
+        if (ids == NULL)
+            return ERR_NOMEM;
+        l->ids = ids;
+        l->cap = cap;
+    }
+    snprintf(l->ids[l->n++], IDS_MAX, "%s", b->id);
+    return 0;
+}
+
+struct ns_delete {
+    struct change ch;
+    struct bucket_ids buckets;
+};
+
 static int delete_write(struct store_txn *t, void *arg, struct err *e)
 {
-    struct change *ch = arg;
+    struct ns_delete *d = arg;
     struct catalog_ns ns;
 
-    int rc = find_allowed(ch->c, t, &ns);
+    d->buckets.n = 0;
+    int rc = find_allowed(d->ch.c, t, &ns);
+    if (rc == 0)
+        rc = catalog_bucket_each(t, ns.id, collect_id, &d->buckets, e);
     if (rc == 0) {
-        snprintf(ch->id, sizeof(ch->id), "%s", ns.id);
+        snprintf(d->ch.id, sizeof(d->ch.id), "%s", ns.id);
         rc = catalog_ns_delete(t, &ns, e);
     }
     return rc;
@@ -324,27 +355,31 @@ void api_namespace_delete(const struct http_request *req,
                           struct http_response *resp)
 {
     struct api_ctx c;
-    struct change ch = {.c = &c};
+    struct ns_delete d = {.ch = {.c = &c}};
+    struct change *ch = &d.ch;
     struct jw w;
 
     if (api_begin(&c, req, resp, 0) == 0) {
-        int rc = store_write(api.store, delete_write, &ch, &c.err);
+        int rc = store_write(api.store, delete_write, &d, &c.err);
         if (rc != 0) {
             api_fail(&c, rc);
         } else {
             janitor_wake();
+            for (size_t i = 0; i < d.buckets.n; i++)
+                backend_bucket_drop(api.backend, d.buckets.ids[i]);
             jw_init(&w, &resp->body);
             jw_object_begin(&w);
             jw_key(&w, "success");
             jw_bool(&w, true);
             jw_key(&w, "namespace_id");
-            jw_string(&w, ch.id);
+            jw_string(&w, ch->id);
             jw_key(&w, "message");
             jw_string(&w, "namespace deleted with its buckets and objects");
             jw_object_end(&w);
             http_reply_json(resp, 200);
         }
     }
+    free(d.buckets.ids);
     api_end(&c);
 }
 

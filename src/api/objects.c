@@ -1,34 +1,11 @@
 /*
  * objects.c - /v1/buckets/{bucket}/objects: create one, create a batch,
- * read, replace, change (JSON merge patch) and delete.
- *
- * Writes resolve the bucket again inside the write, because it may have
- * been deleted since the request's snapshot was taken.
+ * read, replace, change (JSON merge patch) and delete. The objects live
+ * in the server's backend (backend/backend.h).
  */
 #include <string.h>
 
 #include "api/internal.h"
-#include "store/document.h"
-#include "store/ingest.h"
-
-#define UNIQUE_FIELDS_MAX 16
-
-/* What every object write needs: the bucket, as seen inside the write. */
-struct object_target {
-    struct catalog_bucket bucket;
-    struct objects_bucket ob;
-    const char *fields[UNIQUE_FIELDS_MAX];
-};
-
-static int find_target(struct api_ctx *c, struct store_txn *t,
-                       struct object_target *out)
-{
-    int rc = api_find_bucket(c, t, c->req->params[0], &out->bucket);
-    if (rc == 0)
-        objects_bucket_from(&out->bucket, &out->ob, out->fields,
-                            UNIQUE_FIELDS_MAX);
-    return rc;
-}
 
 static void answer_object(struct api_ctx *c, const bson_t *doc, int status)
 {
@@ -39,53 +16,26 @@ static void answer_object(struct api_ctx *c, const bson_t *doc, int status)
     http_reply_json(c->resp, status);
 }
 
-static struct ingest_req ingest_for(struct api_ctx *c, const bson_t *body)
-{
-    return (struct ingest_req){.body = body,
-                               .now_ms = c->now_ms,
-                               .max_object_bytes = api.limits.max_object_bytes};
-}
-
 /* --- create one -------------------------------------------------------- */
-
-struct create_one {
-    struct api_ctx *c;
-    bson_t stored;
-};
-
-static int create_write(struct store_txn *t, void *arg, struct err *e)
-{
-    struct create_one *co = arg;
-    struct object_target tg;
-    struct ingest_req r = ingest_for(co->c, &co->c->body);
-
-    int rc = find_target(co->c, t, &tg);
-    if (rc == 0)
-        rc = ingest_policy_for(&tg.bucket, http_query(co->c->req, "policy"),
-                               &r.policy, e);
-    if (rc != 0)
-        return rc;
-    rc = ingest_object(t, &tg.bucket, &tg.ob, &r, &co->stored, e);
-    if (rc == 0 && (rc = objects_flush(t, &tg.ob, e)) != 0)
-        bson_destroy(&co->stored);
-    return rc;
-}
 
 void api_object_create(const struct http_request *req,
                        struct http_response *resp)
 {
     struct api_ctx c;
-    struct create_one co = {.c = &c};
+    bson_t stored;
 
     if (api_begin(&c, req, resp, API_NEED_NAMESPACE | API_NEED_BODY) == 0) {
+        struct backend_req br = api_backend_req(&c);
         api_drop_snapshot(&c);
-        int rc = store_write(api.store, create_write, &co, &c.err);
+        br.rd = NULL;
+        int rc = backend_object_create(api.backend, &br, &c.body, &stored,
+                                       &c.err);
         if (rc != 0) {
             api_fail(&c, rc);
         } else {
             atomic_fetch_add(&api.objects_written, 1);
-            answer_object(&c, &co.stored, 200);
-            bson_destroy(&co.stored);
+            answer_object(&c, &stored, 200);
+            bson_destroy(&stored);
         }
     }
     api_end(&c);
@@ -93,60 +43,7 @@ void api_object_create(const struct http_request *req,
 
 /* --- batch ------------------------------------------------------------- */
 
-struct batch {
-    struct api_ctx *c;
-    struct object_target tg;
-    enum ingest_policy policy;
-    bson_iter_t item;          /* the object being written */
-    bson_t *stored;            /* one per object, NULL-type when failed */
-    struct err *errors;
-    size_t count;
-};
-
-static int batch_one(struct store_txn *t, void *arg, struct err *e)
-{
-    struct batch *bt = arg;
-    const uint8_t *data;
-    uint32_t len;
-    bson_t body;
-    size_t i = bt->count;
-
-    if (!BSON_ITER_HOLDS_DOCUMENT(&bt->item))
-        return err_set(e, ERR_VALIDATION, "each object must be a JSON object");
-    bson_iter_document(&bt->item, &len, &data);
-    bson_init_static(&body, data, len);
-
-    struct ingest_req r = ingest_for(bt->c, &body);
-    r.policy = bt->policy;
-    return ingest_object(t, &bt->tg.bucket, &bt->tg.ob, &r, &bt->stored[i], e);
-}
-
-static int batch_write(struct store_txn *t, void *arg, struct err *e)
-{
-    struct batch *bt = arg;
-    bson_iter_t objects;
-
-    int rc = find_target(bt->c, t, &bt->tg);
-    if (rc == 0)
-        rc = ingest_policy_for(&bt->tg.bucket,
-                               http_query(bt->c->req, "policy"), &bt->policy,
-                               e);
-    if (rc != 0)
-        return rc;
-
-    bson_iter_init_find(&objects, &bt->c->body, "objects");
-    bson_iter_recurse(&objects, &bt->item);
-    for (bt->count = 0; bson_iter_next(&bt->item); bt->count++) {
-        struct err *oe = &bt->errors[bt->count];
-        err_init(oe);
-        if (store_nested(t, batch_one, bt, oe) != 0 &&
-            oe->code == ERR_OK)
-            err_set(oe, ERR_INTERNAL, "object was not written");
-    }
-    return objects_flush(t, &bt->tg.ob, e);
-}
-
-static void answer_batch(struct api_ctx *c, struct batch *bt)
+static void answer_batch(struct api_ctx *c, struct backend_batch *bt)
 {
     struct jw w;
     size_t ok = 0;
@@ -217,8 +114,9 @@ void api_object_batch(const struct http_request *req,
                       struct http_response *resp)
 {
     struct api_ctx c;
-    struct batch bt = {.c = &c};
+    struct backend_batch bt = {0};
     uint32_t n = 0;
+    bson_iter_t objects;
 
     if (api_begin(&c, req, resp, API_NEED_NAMESPACE | API_NEED_BODY) != 0)
         goto out;
@@ -229,8 +127,11 @@ void api_object_batch(const struct http_request *req,
         rc = bt.stored && bt.errors ? 0 : ERR_NOMEM;
     }
     if (rc == 0) {
+        struct backend_req br = api_backend_req(&c);
         api_drop_snapshot(&c);
-        rc = store_write(api.store, batch_write, &bt, &c.err);
+        br.rd = NULL;
+        bson_iter_init_find(&objects, &c.body, "objects");
+        rc = backend_object_batch(api.backend, &br, &objects, &bt, &c.err);
     }
     if (rc != 0)
         api_fail(&c, rc);
@@ -249,110 +150,42 @@ out:
 
 /* --- read, replace, change, delete ------------------------------------- */
 
-/* Finds the path's object in t: seq and a view of its document. */
-static int find_object(struct api_ctx *c, struct store_txn *t,
-                       const struct object_target *tg, uint64_t *seq,
-                       bson_t *doc)
-{
-    const char *id = c->req->params[1];
-    int rc = objects_find_id(t, tg->ob.num, id, strlen(id), seq, &c->err);
-
-    if (rc == ERR_NOT_FOUND)
-        return err_set(&c->err, ERR_NOT_FOUND,
-                       "object \"%.100s\" not found in bucket %s", id,
-                       tg->bucket.name);
-    return rc != 0 ? rc : objects_get(t, tg->ob.num, *seq, doc, &c->err);
-}
-
 void api_object_get(const struct http_request *req, struct http_response *resp)
 {
     struct api_ctx c;
-    struct object_target tg;
-    uint64_t seq;
     bson_t doc;
 
     if (api_begin(&c, req, resp, API_NEED_NAMESPACE) == 0) {
-        int rc = find_target(&c, &c.rd, &tg);
-        if (rc == 0)
-            rc = find_object(&c, &c.rd, &tg, &seq, &doc);
-        if (rc != 0)
+        struct backend_req br = api_backend_req(&c);
+        int rc = backend_object_get(api.backend, &br, req->params[1], &doc,
+                                    &c.err);
+        if (rc != 0) {
             api_fail(&c, rc);
-        else
+        } else {
             answer_object(&c, &doc, 200);
+            bson_destroy(&doc);
+        }
     }
     api_end(&c);
-}
-
-struct change {
-    struct api_ctx *c;
-    bool merge;
-    bson_t stored;
-};
-
-/* The client's part of a stored object, which a merge patch applies to. */
-static void client_part(const bson_t *doc, bson_t *out)
-{
-    bson_init(out);
-    bson_copy_to_excluding_noinit(doc, out, "object_id", "bucket_id",
-                                  "created_at", "updated_at", NULL);
-}
-
-static int change_write(struct store_txn *t, void *arg, struct err *e)
-{
-    struct change *ch = arg;
-    struct object_target tg;
-    uint64_t seq;
-    bson_t view, previous, patched, doc;
-    const bson_t *body = &ch->c->body;
-
-    int rc = find_target(ch->c, t, &tg);
-    if (rc == 0)
-        rc = find_object(ch->c, t, &tg, &seq, &view);
-    if (rc != 0)
-        return rc;
-    bson_copy_to(&view, &previous);
-    if (ch->merge) {
-        bson_t base;
-        client_part(&previous, &base);
-        document_merge_patch(&base, body, &patched);
-        bson_destroy(&base);
-        body = &patched;
-    }
-
-    struct document_input in = {.body = body, .previous = &previous,
-                                .now_ms = ch->c->now_ms};
-    rc = document_build(&tg.bucket, &in, &doc, e);
-    if (rc == 0) {
-        rc = ingest_check_size(&doc, api.limits.max_object_bytes, e);
-        if (rc == 0)
-            rc = objects_replace(t, &tg.ob, seq, &previous, &doc,
-                                 ch->c->now_ms, e);
-        if (rc == 0)
-            rc = objects_flush(t, &tg.ob, e);
-        if (rc == 0)
-            bson_copy_to(&doc, &ch->stored);
-        bson_destroy(&doc);
-    }
-    if (ch->merge)
-        bson_destroy(&patched);
-    bson_destroy(&previous);
-    return rc;
 }
 
 static void change(const struct http_request *req, struct http_response *resp,
                    bool merge)
 {
     struct api_ctx c;
-    struct change ch = {.c = &c, .merge = merge};
+    bson_t stored;
 
     if (api_begin(&c, req, resp, API_NEED_NAMESPACE | API_NEED_BODY) == 0) {
+        struct backend_req br = api_backend_req(&c);
         api_drop_snapshot(&c);
-        int rc = store_write(api.store, change_write, &ch, &c.err);
+        br.rd = NULL;
+        int rc = backend_object_change(api.backend, &br, req->params[1],
+                                       &c.body, merge, &stored, &c.err);
         if (rc != 0) {
             api_fail(&c, rc);
         } else {
-            answer_object(&c, &ch.stored, 200);
-            bson_destroy(&ch.stored);
+            answer_object(&c, &stored, 200);
+            bson_destroy(&stored);
         }
     }
     api_end(&c);
@@ -369,34 +202,17 @@ void api_object_patch(const struct http_request *req,
     change(req, resp, true);
 }
 
-static int delete_write(struct store_txn *t, void *arg, struct err *e)
-{
-    struct api_ctx *c = arg;
-    struct object_target tg;
-    uint64_t seq;
-    bson_t view, old;
-
-    int rc = find_target(c, t, &tg);
-    if (rc == 0)
-        rc = find_object(c, t, &tg, &seq, &view);
-    if (rc != 0)
-        return rc;
-    bson_copy_to(&view, &old);
-    rc = objects_delete(t, &tg.ob, seq, &old, e);
-    if (rc == 0)
-        rc = objects_flush(t, &tg.ob, e);
-    bson_destroy(&old);
-    return rc;
-}
-
 void api_object_delete(const struct http_request *req,
                        struct http_response *resp)
 {
     struct api_ctx c;
 
     if (api_begin(&c, req, resp, API_NEED_NAMESPACE) == 0) {
+        struct backend_req br = api_backend_req(&c);
         api_drop_snapshot(&c);
-        int rc = store_write(api.store, delete_write, &c, &c.err);
+        br.rd = NULL;
+        int rc = backend_object_delete(api.backend, &br, req->params[1],
+                                       &c.err);
         if (rc != 0) {
             api_fail(&c, rc);
         } else {

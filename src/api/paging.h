@@ -16,7 +16,7 @@
 
 #include "api/internal.h"
 
-#define PAGE_TIE_MAX 64
+#define PAGE_TIE_MAX BACKEND_TIE_MAX
 
 struct page_pos {
     bool has_value;

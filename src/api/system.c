@@ -77,7 +77,7 @@ void api_metrics(const struct http_request *req, struct http_response *resp)
            "Aggregation requests answered.", atomic_load(&api.aggregations));
     metric(out, "tally_aggregations_by_rows_total", "counter",
            "Aggregations answered from stored objects rather than columns.",
-           atomic_load(&api.aggregations_by_rows));
+           backend_row_aggregations(api.backend));
     if (api.columns != NULL)
         write_cache_metrics(out);
     if (api.server != NULL)

@@ -1,5 +1,7 @@
 /*
- * serve.c - `tally serve`: the HTTP API over the embedded store.
+ * serve.c - `tally serve`: the HTTP API over the embedded store, or with
+ * --backend clickhouse://..., over a ClickHouse cluster for the objects
+ * (the catalog stays in --data; docs/clickhouse.md).
  *
  * Start: open the store, make a first API key when there is none (printed
  * once), start the purge thread and the HTTP front, answer /healthz.
@@ -14,6 +16,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "backend/backend.h"
 #include "base/log.h"
 #include "cli/cli.h"
 #include "store/catalog.h"
@@ -23,6 +26,8 @@
 static const char usage[] =
     "tally serve [--data DIR] [--listen HOST:PORT] [options]\n"
     "  --data DIR                 data folder (./data)\n"
+    "  --backend URL              where objects live: embedded (default) or\n"
+    "                             clickhouse://HOST:PORT/DB?cluster=NAME\n"
     "  --listen HOST:PORT         address (127.0.0.1:8080)\n"
     "  --io-threads N             HTTP I/O threads (2)\n"
     "  --workers N                request handler threads (4)\n"
@@ -50,6 +55,7 @@ static const char usage[] =
 
 struct serve_opts {
     const char *data;
+    const char *backend;
     struct store_config store;
     struct http_config http;
     struct api_config api;
@@ -89,11 +95,12 @@ enum {
     OPT_DATA = 256, OPT_LISTEN, OPT_IO, OPT_WORKERS, OPT_QUEUE, OPT_CONNS,
     OPT_IDLE, OPT_BODY, OPT_HEADER, OPT_OBJECT, OPT_BATCH, OPT_IMPORT,
     OPT_REJECTS, OPT_DEPTH, OPT_STORE, OPT_GROUPS, OPT_MEMORY, OPT_RESPONSE,
-    OPT_TIME, OPT_LOG, OPT_ACCESS, OPT_CACHE, OPT_THREADS
+    OPT_TIME, OPT_LOG, OPT_ACCESS, OPT_CACHE, OPT_THREADS, OPT_BACKEND
 };
 
 static const struct option options[] = {
     {"data", required_argument, 0, OPT_DATA},
+    {"backend", required_argument, 0, OPT_BACKEND},
     {"listen", required_argument, 0, OPT_LISTEN},
     {"io-threads", required_argument, 0, OPT_IO},
     {"workers", required_argument, 0, OPT_WORKERS},
@@ -160,6 +167,8 @@ static int parse(int argc, char **argv, struct serve_opts *o)
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         if (opt == OPT_DATA) {
             o->data = optarg;
+        } else if (opt == OPT_BACKEND) {
+            o->backend = optarg;
         } else if (opt == OPT_LISTEN) {
             o->http.listen = optarg;
         } else if (opt == OPT_LOG) {
@@ -231,42 +240,75 @@ static void stop_columns(struct vexec_env *env)
     colcache_free(env->cc);
 }
 
+static bool embedded_backend(const struct serve_opts *o)
+{
+    return o->backend == NULL || strcmp(o->backend, "embedded") == 0;
+}
+
+/* The object repository; the column cache serves the embedded one only. */
+static int start_backend(struct serve_opts *o, struct store *store,
+                         struct vexec_env *columns, struct backend **out)
+{
+    struct err e;
+    int rc;
+
+    err_init(&e);
+    memset(columns, 0, sizeof(*columns));
+    if (embedded_backend(o)) {
+        if (start_columns(o, store, columns) != 0)
+            return 1;
+        rc = backend_embedded_new(store, o->api.columns, out, &e);
+    } else {
+        rc = backend_clickhouse_new(store, o->backend, &o->api.query, out,
+                                    &e);
+    }
+    return rc != 0 ? cli_fail(&e) : 0;
+}
+
 static int run(struct serve_opts *o, const sigset_t *set)
 {
     struct store *store;
     struct http_server *server;
     struct vexec_env columns;
+    struct backend *backend = NULL;
     struct err e;
     size_t nroutes;
 
     err_init(&e);
+    memset(&columns, 0, sizeof(columns));
     if (cli_open_store(o->data, &o->store, &store) != 0)
         return 1;
-    if (first_key(store) != 0 || start_columns(o, store, &columns) != 0 ||
+    if (first_key(store) != 0 ||
+        start_backend(o, store, &columns, &backend) != 0 ||
         janitor_start(store) != 0) {
+        backend_free(backend);
         stop_columns(&columns);
         store_close(store);
         return 1;
     }
     o->api.store = store;
+    o->api.backend = backend;
     api_init(&o->api);
     const struct http_route *routes = api_routes(&nroutes);
     if (http_server_start(&o->http, routes, nroutes, &server, &e) != 0) {
         janitor_stop();
+        backend_free(backend);
         stop_columns(&columns);
         store_close(store);
         return cli_fail(&e);
     }
     api_attach_server(server);
     api_set_ready(1);
-    LOG_INFO("serving", "listen=%s port=%u data=%s workers=%u", o->http.listen,
-             http_server_port(server), o->data, o->http.workers);
+    LOG_INFO("serving", "listen=%s port=%u data=%s backend=%s workers=%u",
+             o->http.listen, http_server_port(server), o->data,
+             backend_name(backend), o->http.workers);
 
     int sig = wait_for_signal(set);
     LOG_INFO("stopping", "signal=%d", sig);
     api_set_ready(0);
     http_server_stop(server, 30000);
     janitor_stop();
+    backend_free(backend);
     stop_columns(&columns);
     store_close(store);
     LOG_INFO("stopped", "data=%s", o->data);
