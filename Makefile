@@ -10,7 +10,7 @@
 BUILD    ?= build
 SAN      ?= 0
 CC       ?= cc
-PKGS     := libbson-1.0 libmicrohttpd lmdb libsodium libpcre2-8
+PKGS     := libbson-1.0 libmicrohttpd lmdb libsodium libpcre2-8 libcurl
 
 PKG_CFLAGS := $(patsubst -I%,-isystem %,$(shell pkg-config --cflags $(PKGS) 2>/dev/null))
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)

@@ -1,0 +1,666 @@
+/*
+ * clickhouse_expr.c - SQL expressions over a row's path entries: what a
+ * path resolves to (val) and whether a filter holds (cand).
+ *
+ * Resolution (value_resolve): the val entry of the path, else, when the
+ * longest proper prefix that has an entry holds an array, an empty array
+ * (value_resolve builds [] from elements that lack the rest of the
+ * path), else missing.
+ *
+ * Filters (filter.c): a predicate tests every cand entry at its path;
+ * "reached" is whether any exists. The verdict for a missing path and
+ * for null operands follows pred_eval() case by case, so that each
+ * operator answers what the embedded store answers. $elemMatch tests
+ * the elements of the arrays at its path; with a query on their members,
+ * the members' entries are those whose chain goes through the element.
+ *
+ * Regular expressions run in RE2 (ClickHouse's match()), wrapped as
+ * (?flags)(?:pattern): RE2 refuses what it cannot run (back-references,
+ * look-around), which becomes a 422 naming the pattern; the x option
+ * has no RE2 equivalent and is refused the same way.
+ */
+#include <string.h>
+
+#include "backend/clickhouse.h"
+#include "query/filter_internal.h"
+
+/* --- resolution -------------------------------------------------------- */
+
+/* The position of the val entry of path[0..n) at elem (0 when none). */
+static void index_of(struct buf *out, const char *path, size_t n,
+                     const char *elem)
+{
+    struct buf at = BUF_INIT;
+
+    buf_add(&at, path, n);
+    buf_addc(&at, '#');
+    if (strcmp(elem, "0") == 0) {
+        buf_addc(&at, '0');
+        buf_adds(out, "indexOf(val.at, ");
+        ch_sql_string(out, at.data, at.len);
+    } else {
+        buf_adds(out, "indexOf(val.at, concat(");
+        ch_sql_string(out, at.data, at.len);
+        ch_sql_printf(out, ", toString(%s))", elem);
+    }
+    buf_adds(out, ")");
+    buf_release(&at);
+}
+
+/* The proper prefix of path ending at the last dot before `end`. */
+static size_t prefix_before(const char *path, size_t end)
+{
+    while (end > 0 && path[end - 1] != '.')
+        end--;
+    return end > 0 ? end - 1 : 0;
+}
+
+/* Whether a prefix can hold an array: "metadata" is always an object
+ * (document_build); above an unwound element, only objects lead to it. */
+static bool may_be_array(const char *path, size_t n, size_t floor)
+{
+    if (n < floor)
+        return false;
+    return !(n == 8 && memcmp(path, "metadata", 8) == 0);
+}
+
+/* 1 when the path is missing but the longest prefix with an entry holds
+ * an array (the value is then []), else 0; false when no prefix can
+ * hold an array (nothing written). */
+static bool empty_array(struct buf *out, const char *path, const char *elem,
+                        size_t floor)
+{
+    size_t n = strlen(path);
+    int open = 0;
+
+    for (size_t end = prefix_before(path, n); end > 0;
+         end = prefix_before(path, end)) {
+        if (!may_be_array(path, end, floor))
+            continue;
+        buf_adds(out, open == 0 ? "(" : "");
+        buf_adds(out, "if(");
+        index_of(out, path, end, elem);
+        buf_adds(out, " > 0, val.type[");
+        index_of(out, path, end, elem);
+        ch_sql_printf(out, "] = %d, ", CHT_ARRAY);
+        open++;
+    }
+    if (open == 0)
+        return false;
+    buf_adds(out, "0");
+    for (int i = 0; i < open; i++)
+        buf_adds(out, ")");
+    buf_adds(out, ")");
+    return true;
+}
+
+/* Whether some prefix of path may hold an array. */
+static bool any_array_prefix(const char *path, size_t floor)
+{
+    size_t n = strlen(path);
+
+    for (size_t end = prefix_before(path, n); end > 0;
+         end = prefix_before(path, end))
+        if (may_be_array(path, end, floor))
+            return true;
+    return false;
+}
+
+/* An array column at the entry's position: position 0 (no entry) reads
+ * the column's default (0, ''), which is what a missing path reads for
+ * every facet but the date. */
+void ch_resolve_sql(struct buf *out, const char *path, const char *elem,
+                    size_t floor, enum ch_facet facet)
+{
+    static const char *const column[] = {
+        [CHF_TYPE] = "type", [CHF_SKEY] = "skey", [CHF_JSON] = "json",
+        [CHF_NUM] = "num",   [CHF_INUM] = "inum", [CHF_MS] = "ms",
+        [CHF_FK] = "fk",     [CHF_F3] = "f3",     [CHF_F2] = "f2",
+        [CHF_F1] = "f1",     [CHF_F0] = "f0"};
+    static const char *const empty[] = {
+        [CHF_TYPE] = "6", [CHF_SKEY] = "'\\x05\\x00'", [CHF_JSON] = "'[]'"};
+    size_t n = strlen(path);
+    bool fallback = (facet == CHF_PRESENT || facet == CHF_TYPE ||
+                     facet == CHF_SKEY || facet == CHF_JSON) &&
+                    any_array_prefix(path, floor);
+
+    if (facet == CHF_PRESENT) {
+        buf_adds(out, "(");
+        index_of(out, path, n, elem);
+        buf_adds(out, " > 0");
+        if (fallback) {
+            buf_adds(out, " OR ");
+            empty_array(out, path, elem, floor);
+        }
+        buf_adds(out, ")");
+        return;
+    }
+    if (facet == CHF_MS || fallback) {
+        buf_adds(out, "if(");
+        index_of(out, path, n, elem);
+        buf_adds(out, " > 0, ");
+    }
+    ch_sql_printf(out, "val.%s[", column[facet]);
+    index_of(out, path, n, elem);
+    buf_adds(out, "]");
+    if (facet == CHF_MS) {
+        buf_adds(out, ", toInt64(-9223372036854775808))");
+    } else if (fallback) {
+        buf_adds(out, ", if(");
+        empty_array(out, path, elem, floor);
+        ch_sql_printf(out, ", %s, %s))", empty[facet],
+                      facet == CHF_TYPE ? "0" : "''");
+    }
+}
+
+/* --- filters ----------------------------------------------------------- */
+
+/* Lambda variables of one nesting level: cand.path, whole, type, skey,
+ * num, id, chain. */
+struct vars {
+    char p[16], w[16], t[16], k[16], n[16], i[16], c[16];
+};
+
+struct fctx {
+    struct ch *ch;
+    struct buf *out;
+    struct err *e;
+    struct err_path *path;
+    int depth;                   /* lambda nesting */
+    const char *prefix;          /* $elemMatch: the array's path */
+    const struct vars *scope;    /* $elemMatch: the element's variables */
+    struct buf regexes;          /* patterns to check, NUL-separated */
+};
+
+static void vars_at(struct vars *v, int depth)
+{
+    snprintf(v->p, sizeof(v->p), "cp%d", depth);
+    snprintf(v->w, sizeof(v->w), "cw%d", depth);
+    snprintf(v->t, sizeof(v->t), "ct%d", depth);
+    snprintf(v->k, sizeof(v->k), "ck%d", depth);
+    snprintf(v->n, sizeof(v->n), "cn%d", depth);
+    snprintf(v->i, sizeof(v->i), "ci%d", depth);
+    snprintf(v->c, sizeof(v->c), "cc%d", depth);
+}
+
+static void key_literal(struct buf *out, const bson_value_t *v)
+{
+    struct buf k = BUF_INIT;
+
+    ch_key_encode(&k, v);
+    ch_sql_bytes(out, k.data, k.len);
+    buf_release(&k);
+}
+
+static void date_key_literal(struct buf *out, int64_t ms)
+{
+    bson_value_t d = {.value_type = BSON_TYPE_DATE_TIME,
+                      .value.v_datetime = ms};
+    key_literal(out, &d);
+}
+
+/* The string value of an entry whose type is a string. */
+static void string_of(struct buf *out, const struct vars *v)
+{
+    ch_sql_printf(out, "substring(%s, 2)", v->k);
+}
+
+static void remember_regex(struct fctx *c, const char *re, size_t n)
+{
+    buf_add(&c->regexes, re, n);
+    buf_addc(&c->regexes, '\0');
+}
+
+/* match(string, '(?flags)(?:pattern)'): the group keeps ClickHouse from
+ * reading a literal prefix of the pattern case-sensitively. */
+static void regex_match(struct fctx *c, const struct vars *v,
+                        const char *flags, const char *src, size_t n,
+                        const char *before, const char *after)
+{
+    struct buf re = BUF_INIT;
+
+    if (flags[0])
+        buf_addf(&re, "(?%s)", flags);
+    buf_adds(&re, "(?:");
+    buf_adds(&re, before);
+    buf_add(&re, src, n);
+    buf_adds(&re, after);
+    buf_adds(&re, ")");
+    remember_regex(c, re.data, re.len);
+    ch_sql_printf(c->out, "(%s = %d AND match(", v->t, CHT_STRING);
+    string_of(c->out, v);
+    buf_adds(c->out, ", ");
+    ch_sql_string(c->out, re.data, re.len);
+    buf_adds(c->out, "))");
+    buf_release(&re);
+}
+
+/* A caseless literal (condition lists): anchored as literal_fold() is. */
+static void fold_match(struct fctx *c, const struct vars *v,
+                       const struct operand *o, enum fop op)
+{
+    struct buf lit = BUF_INIT;
+    bool start = op == OP_EQ || op == OP_NE || op == OP_IN || op == OP_NIN ||
+                 op == OP_STARTS;
+    bool end = op == OP_EQ || op == OP_NE || op == OP_IN || op == OP_NIN ||
+               op == OP_ENDS;
+
+    ch_regex_escape(&lit, o->v.value.v_utf8.str, o->v.value.v_utf8.len);
+    regex_match(c, v, "i", lit.data ? lit.data : "", lit.len,
+                start ? "^" : "", end ? "$" : "");
+    buf_release(&lit);
+}
+
+/* candidate_test's equality with one operand. */
+static void eq_operand(struct fctx *c, const struct vars *v,
+                       const struct operand *o, enum fop op)
+{
+    if (o->re != NULL && o->v.value_type == BSON_TYPE_UTF8) {
+        fold_match(c, v, o, op);
+        return;
+    }
+    ch_sql_printf(c->out, "(%s = ", v->k);
+    key_literal(c->out, &o->v);
+    if (o->has_date) {
+        ch_sql_printf(c->out, " OR %s = ", v->k);
+        date_key_literal(c->out, o->date_ms);
+    }
+    buf_adds(c->out, ")");
+}
+
+static const char *cmp_sql(enum fop op)
+{
+    return op == OP_GT ? ">" : op == OP_GTE ? ">=" : op == OP_LT ? "<" : "<=";
+}
+
+/* Comparisons within the operand's type (or a date against an ISO
+ * operand). */
+static void compare(struct fctx *c, const struct vars *v, enum fop op,
+                    const struct operand *o)
+{
+    struct buf k = BUF_INIT;
+
+    if (o->v.value_type == BSON_TYPE_NULL) {
+        if (op == OP_GTE || op == OP_LTE)
+            ch_sql_printf(c->out, "(%s = %d)", v->t, CHT_NULL);
+        else
+            buf_adds(c->out, "0");
+        return;
+    }
+    ch_key_encode(&k, &o->v);
+    ch_sql_printf(c->out, "((substring(%s, 1, 1) = ", v->k);
+    ch_sql_bytes(c->out, k.data, 1);
+    ch_sql_printf(c->out, " AND %s %s ", v->k, cmp_sql(op));
+    ch_sql_bytes(c->out, k.data, k.len);
+    buf_adds(c->out, ")");
+    if (o->has_date) {
+        ch_sql_printf(c->out, " OR (substring(%s, 1, 1) = '\\x%02x' AND %s %s ",
+                      v->k, CHR_DATE, v->k, cmp_sql(op));
+        date_key_literal(c->out, o->date_ms);
+        buf_adds(c->out, ")");
+    }
+    buf_adds(c->out, ")");
+    buf_release(&k);
+}
+
+static void string_test(struct fctx *c, const struct vars *v,
+                        const struct fnode *n)
+{
+    const struct operand *o = &n->ops[0];
+    const char *fn = n->op == OP_STARTS ? "startsWith"
+                     : n->op == OP_ENDS ? "endsWith"
+                                        : "position";
+
+    if (o->re != NULL) {
+        fold_match(c, v, o, n->op);
+        return;
+    }
+    ch_sql_printf(c->out, "(%s = %d AND %s(", v->t, CHT_STRING, fn);
+    string_of(c->out, v);
+    buf_adds(c->out, ", ");
+    ch_sql_string(c->out, o->v.value.v_utf8.str, o->v.value.v_utf8.len);
+    buf_adds(c->out, n->op == OP_CONTAINS ? ") > 0)" : "))");
+}
+
+static int regex_flags(struct fctx *c, const struct fnode *n, char *flags)
+{
+    int k = 0;
+
+    for (const char *p = n->regex_opts ? n->regex_opts : ""; *p; p++) {
+        if (*p == 'x') {
+            struct err_path p0 = *c->path;
+            return err_problem(c->e, &p0, "$options", "value_error",
+                               "the x option of $regex has no equivalent "
+                               "in RE2, the regular expressions of the "
+                               "clickhouse backend");
+        }
+        if (strchr(flags, *p) == NULL)
+            flags[k++] = *p;
+        flags[k] = '\0';
+    }
+    return 0;
+}
+
+/* candidate_test(): one entry, whatever operator the node holds. */
+static int cand_test(struct fctx *c, const struct vars *v,
+                     const struct fnode *n)
+{
+    char flags[8] = "";
+
+    switch (n->op) {
+    case OP_EQ:
+    case OP_NE:
+    case OP_IS_NULL:
+        if (n->nops > 0)
+            eq_operand(c, v, &n->ops[0], n->op);
+        else
+            ch_sql_printf(c->out, "(%s = %d)", v->t, CHT_NULL);
+        return 0;
+    case OP_IN:
+    case OP_NIN:
+        buf_adds(c->out, "(0");
+        for (int i = 0; i < n->nops; i++) {
+            buf_adds(c->out, " OR ");
+            eq_operand(c, v, &n->ops[i], n->op);
+        }
+        buf_adds(c->out, ")");
+        return 0;
+    case OP_GT:
+    case OP_GTE:
+    case OP_LT:
+    case OP_LTE:
+        compare(c, v, n->op, &n->ops[0]);
+        return 0;
+    case OP_REGEX:
+        if (regex_flags(c, n, flags) != 0)
+            return ERR_VALIDATION;
+        regex_match(c, v, flags, n->regex_src, strlen(n->regex_src), "", "");
+        return 0;
+    case OP_CONTAINS:
+    case OP_STARTS:
+    case OP_ENDS:
+        string_test(c, v, n);
+        return 0;
+    default:
+        buf_adds(c->out, "0");
+        return 0;
+    }
+}
+
+static void full_path(const struct fctx *c, const struct fnode *n,
+                      struct buf *out)
+{
+    if (c->prefix != NULL) {
+        buf_adds(out, c->prefix);
+        buf_addc(out, '.');
+    }
+    buf_adds(out, n->path);
+}
+
+/* arrayExists over the entries at the node's path (and, inside
+ * $elemMatch, below the element); the caller writes the condition on the
+ * variables and closes with exists_end(). */
+static void exists_begin(struct fctx *c, const struct fnode *n,
+                         struct vars *v)
+{
+    struct buf p = BUF_INIT;
+
+    vars_at(v, ++c->depth);
+    full_path(c, n, &p);
+    ch_sql_printf(c->out, "arrayExists((%s, %s, %s, %s, %s, %s, %s) -> %s = ",
+                  v->p, v->w, v->t, v->k, v->n, v->i, v->c, v->p);
+    ch_sql_string(c->out, p.data, p.len);
+    if (c->scope != NULL)
+        ch_sql_printf(c->out, " AND position(%s, concat('/', toString(%s), "
+                              "'/')) > 0",
+                      v->c, c->scope->i);
+    buf_adds(c->out, " AND ");
+    buf_release(&p);
+}
+
+static void exists_end(struct fctx *c)
+{
+    buf_adds(c->out, ", cand.path, cand.whole, cand.type, cand.skey, "
+                     "cand.num, cand.id, cand.chain)");
+    c->depth--;
+}
+
+static void reached(struct fctx *c, const struct fnode *n)
+{
+    struct vars v;
+
+    if (c->scope == NULL) {
+        struct buf p = BUF_INIT;
+        full_path(c, n, &p);
+        buf_adds(c->out, "has(cand.path, ");
+        ch_sql_string(c->out, p.data, p.len);
+        buf_adds(c->out, ")");
+        buf_release(&p);
+        return;
+    }
+    exists_begin(c, n, &v);
+    buf_adds(c->out, "1");
+    exists_end(c);
+}
+
+static int hit(struct fctx *c, const struct fnode *n)
+{
+    struct vars v;
+
+    exists_begin(c, n, &v);
+    int rc = cand_test(c, &v, n);
+    exists_end(c);
+    return rc;
+}
+
+static bool null_operand(const struct fnode *n)
+{
+    for (int i = 0; i < n->nops; i++)
+        if (n->ops[i].v.value_type == BSON_TYPE_NULL)
+            return true;
+    return false;
+}
+
+static int node_sql(struct fctx *c, const struct fnode *n);
+
+static int elem_match(struct fctx *c, const struct fnode *n)
+{
+    struct vars v;
+    int rc = 0;
+
+    exists_begin(c, n, &v);
+    ch_sql_printf(c->out, "%s = 0 AND ", v.w);
+    if (n->sub_on_value) {
+        buf_adds(c->out, "(1");
+        for (int i = 0; rc == 0 && i < n->sub->nkids; i++) {
+            buf_adds(c->out, " AND ");
+            rc = cand_test(c, &v, n->sub->kids[i]);
+        }
+        buf_adds(c->out, ")");
+    } else {
+        struct buf p = BUF_INIT;
+        const char *saved_prefix = c->prefix;
+        const struct vars *saved_scope = c->scope;
+        full_path(c, n, &p);
+        ch_sql_printf(c->out, "%s = %d AND ", v.t, CHT_OBJECT);
+        c->prefix = p.data;
+        c->scope = &v;
+        rc = node_sql(c, n->sub);
+        c->prefix = saved_prefix;
+        c->scope = saved_scope;
+        buf_release(&p);
+    }
+    exists_end(c);
+    return rc;
+}
+
+static int all_sql(struct fctx *c, const struct fnode *n)
+{
+    struct vars v;
+
+    if (n->nops == 0) {
+        buf_adds(c->out, "0");
+        return 0;
+    }
+    buf_adds(c->out, "(1");
+    for (int i = 0; i < n->nops; i++) {
+        buf_adds(c->out, " AND ");
+        exists_begin(c, n, &v);
+        eq_operand(c, &v, &n->ops[i], OP_EQ);
+        exists_end(c);
+    }
+    buf_adds(c->out, ")");
+    return 0;
+}
+
+static int size_sql(struct fctx *c, const struct fnode *n)
+{
+    struct vars v;
+
+    exists_begin(c, n, &v);
+    ch_sql_printf(c->out, "%s = 1 AND %s = %d AND %s = %lld", v.w, v.t,
+                  CHT_ARRAY, v.n, (long long)n->size);
+    exists_end(c);
+    return 0;
+}
+
+/* pred_eval(): the verdict from reached and hit, operator by operator. */
+static int pred_sql(struct fctx *c, const struct fnode *n)
+{
+    int rc = 0;
+
+    buf_adds(c->out, "(");
+    switch (n->op) {
+    case OP_EXISTS:
+        buf_adds(c->out, n->flag ? "" : "NOT ");
+        reached(c, n);
+        break;
+    case OP_NE:
+    case OP_NIN:
+        if (null_operand(n)) {
+            reached(c, n);
+            buf_adds(c->out, " AND ");
+        }
+        buf_adds(c->out, "NOT ");
+        rc = hit(c, n);
+        break;
+    case OP_IS_NULL:
+        if (n->flag) {
+            buf_adds(c->out, "NOT ");
+            reached(c, n);
+            buf_adds(c->out, " OR ");
+            rc = hit(c, n);
+        } else {
+            reached(c, n);
+            buf_adds(c->out, " AND NOT ");
+            rc = hit(c, n);
+        }
+        break;
+    case OP_EQ:
+    case OP_IN:
+    case OP_GTE:
+    case OP_LTE:
+        if ((n->op == OP_EQ || n->op == OP_IN) ? null_operand(n)
+                                                : n->nops > 0 &&
+                                                      n->ops[0].v.value_type ==
+                                                          BSON_TYPE_NULL) {
+            buf_adds(c->out, "NOT ");
+            reached(c, n);
+            buf_adds(c->out, " OR ");
+        }
+        rc = hit(c, n);
+        break;
+    case OP_SIZE:
+        rc = size_sql(c, n);
+        break;
+    case OP_ALL:
+        rc = all_sql(c, n);
+        break;
+    case OP_ELEM_MATCH:
+        rc = elem_match(c, n);
+        break;
+    default:
+        rc = hit(c, n);
+        break;
+    }
+    buf_adds(c->out, ")");
+    return rc;
+}
+
+static int node_sql(struct fctx *c, const struct fnode *n)
+{
+    const char *join = n->kind == FN_AND ? " AND " : " OR ";
+    int rc = 0;
+
+    if (n->kind == FN_PRED)
+        return pred_sql(c, n);
+    buf_adds(c->out, n->kind == FN_NOR ? "NOT (" : "(");
+    /* An empty AND or OR holds; an empty NOR holds too (NOT false). */
+    buf_adds(c->out, n->nkids == 0 ? (n->kind == FN_NOR ? "0" : "1") : "");
+    for (int i = 0; rc == 0 && i < n->nkids; i++) {
+        if (i > 0)
+            buf_adds(c->out, join);
+        rc = node_sql(c, n->kids[i]);
+    }
+    buf_adds(c->out, ")");
+    return rc;
+}
+
+/* Asks ClickHouse to compile each pattern; the first it refuses becomes
+ * a validation problem. */
+static int check_regexes(struct fctx *c)
+{
+    const struct buf *r = &c->regexes;
+
+    for (size_t at = 0; at < r->len; at += strlen(r->data + at) + 1) {
+        struct buf sql = BUF_INIT;
+        struct err probe;
+        const char *re = r->data + at;
+
+        buf_adds(&sql, "SELECT match('', ");
+        ch_sql_cstring(&sql, re);
+        buf_adds(&sql, ") FORMAT TabSeparated");
+        err_init(&probe);
+        int rc = ch_query(c->ch, NULL, sql.data, NULL, 0, NULL, NULL, &probe);
+        buf_release(&sql);
+        if (rc == ERR_IO &&
+            strncmp(probe.msg, "clickhouse error 427:", 21) == 0) {
+            err_release(&probe);
+            return err_problem(c->e, c->path, NULL, "regex_error",
+                               "regular expression %.120s cannot run in "
+                               "RE2, the dialect of the clickhouse backend "
+                               "(no back-references or look-around)",
+                               re);
+        }
+        if (rc != 0) {
+            err_set(c->e, probe.code, "%s", probe.msg);
+            err_release(&probe);
+            return rc;
+        }
+        err_release(&probe);
+    }
+    return 0;
+}
+
+int ch_filter_sql(struct ch *ch, const struct filter *f, struct buf *out,
+                  struct err_path *path, struct err *e)
+{
+    struct fctx c = {.ch = ch, .out = out, .e = e, .path = path};
+
+    if (f == NULL || f->root == NULL) {
+        buf_adds(out, "1");
+        return 0;
+    }
+    int rc = node_sql(&c, f->root);
+    if (rc == 0)
+        rc = check_regexes(&c);
+    buf_release(&c.regexes);
+    return rc;
+}
+
+void ch_search_sql(struct buf *out, const char *needle)
+{
+    buf_adds(out, "arrayExists(s -> positionCaseInsensitive(s, ");
+    ch_sql_cstring(out, needle);
+    buf_adds(out, ") > 0, strs)");
+}

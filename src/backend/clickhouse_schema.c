@@ -1,0 +1,140 @@
+/*
+ * clickhouse_schema.c - the tables of the ClickHouse backend.
+ *
+ * One table per bucket on every node of the cluster
+ * (objects_<bucket_id>_local: a ReplacingMergeTree on version, ordered by
+ * object_id), and on every node a Distributed table over them
+ * (objects_<bucket_id>), sharded by cityHash64(object_id) so that every
+ * version of an object lands on the same shard, where FINAL keeps its
+ * latest. The columns are the same for every bucket (clickhouse_rows.c
+ * says what they hold), so a bucket's schema never changes its table.
+ *
+ * ClickHouse 18.16 runs DDL on one server only (ON CLUSTER needs
+ * ZooKeeper), so each statement is sent to every node in turn. Every
+ * statement is idempotent (IF [NOT] EXISTS): start-up repairs a table
+ * that a failed creation left missing.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "backend/clickhouse.h"
+#include "base/log.h"
+
+static const char columns[] =
+    "(object_id String, rid String, bucket_id String, version UInt64, "
+    "is_deleted UInt8, status String, key_prefix Nullable(String), "
+    "created Int64, created_at DateTime, updated Int64, "
+    "updated_at DateTime, size UInt32, doc String, strs Array(String), "
+    "val Nested(at String, crossed UInt8, type UInt8, "
+    "skey String, json String, num Float64, inum Int64, ms Int64, "
+    "fk UInt8, f3 UInt32, f2 UInt32, f1 UInt32, f0 UInt32), "
+    "cand Nested(path String, whole UInt8, type UInt8, skey String, "
+    "num Float64, id UInt32, chain String))";
+
+/* Runs sql on every node; the first failure stops. */
+static int on_every_node(struct ch *ch, const char *sql,
+                         const struct ch_settings *s, struct err *e)
+{
+    for (int i = 0; i < ch->nshards; i++) {
+        int rc = ch_query(ch, &ch->shards[i], sql, NULL, 0, s, NULL, e);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+int ch_schema_create(struct ch *ch, const char *bucket_id, struct err *e)
+{
+    struct buf local = BUF_INIT, dist = BUF_INIT;
+    char name[160];
+    int rc;
+
+    buf_adds(&local, "CREATE TABLE IF NOT EXISTS ");
+    ch_table_local(&local, ch, bucket_id);
+    ch_sql_printf(&local, " %s ENGINE = ReplacingMergeTree(version) "
+                          "PARTITION BY toYYYYMM(created_at) "
+                          "ORDER BY object_id",
+                  columns);
+
+    snprintf(name, sizeof(name), "objects_%s_local", bucket_id);
+    buf_adds(&dist, "CREATE TABLE IF NOT EXISTS ");
+    ch_table_dist(&dist, ch, bucket_id);
+    ch_sql_printf(&dist, " %s ENGINE = Distributed(", columns);
+    ch_sql_ident(&dist, ch->cluster);
+    buf_adds(&dist, ", ");
+    ch_sql_ident(&dist, ch->db);
+    buf_adds(&dist, ", ");
+    ch_sql_ident(&dist, name);
+    buf_adds(&dist, ", cityHash64(object_id))");
+
+    if (local.oom || dist.oom)
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+    else if ((rc = on_every_node(ch, local.data, NULL, e)) == 0)
+        rc = on_every_node(ch, dist.data, NULL, e);
+    buf_release(&local);
+    buf_release(&dist);
+    return rc;
+}
+
+void ch_schema_drop(struct ch *ch, const char *bucket_id)
+{
+    struct buf sql = BUF_INIT;
+    struct err e;
+    char q[200];
+
+    for (int pass = 0; pass < 2; pass++) {
+        buf_reset(&sql);
+        buf_adds(&sql, "DROP TABLE IF EXISTS ");
+        if (pass == 0)
+            ch_table_dist(&sql, ch, bucket_id);
+        else
+            ch_table_local(&sql, ch, bucket_id);
+        err_init(&e);
+        if (!sql.oom && on_every_node(ch, sql.data, NULL, &e) != 0)
+            LOG_WARN("cannot drop a deleted bucket's table", "bucket=%s "
+                     "error=%s", bucket_id,
+                     log_quote(q, sizeof(q), e.msg, strlen(e.msg)));
+        err_release(&e);
+    }
+    buf_release(&sql);
+}
+
+/* Every bucket of the catalog has its tables. */
+static int bucket_tables(void *arg, const struct catalog_bucket *b)
+{
+    void **pair = arg;
+    struct ch *ch = pair[0];
+
+    return ch_schema_create(ch, b->id, pair[1]);
+}
+
+static int each_namespace(void *arg, const struct catalog_ns *ns)
+{
+    void **pair = arg;
+    struct store_txn *t = pair[2];
+
+    return catalog_bucket_each(t, ns->id, bucket_tables, arg, pair[1]);
+}
+
+int ch_schema_start(struct ch *ch, struct err *e)
+{
+    struct buf sql = BUF_INIT;
+    struct store_txn t;
+
+    struct ch_settings s = {.no_database = true};
+
+    buf_adds(&sql, "CREATE DATABASE IF NOT EXISTS ");
+    ch_sql_ident(&sql, ch->db);
+    int rc = sql.oom ? ERR_NOMEM : on_every_node(ch, sql.data, &s, e);
+    buf_release(&sql);
+    if (rc != 0)
+        return rc;
+
+    rc = store_read_begin(ch->store, &t, e);
+    if (rc != 0)
+        return rc;
+    void *pair[3] = {ch, e, &t};
+    rc = catalog_ns_each(&t, each_namespace, pair, e);
+    store_read_end(&t);
+    return rc;
+}
