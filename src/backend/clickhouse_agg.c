@@ -121,14 +121,16 @@ static void binding_value(struct aq *q, const struct binding *bd,
     buf_adds(&q->sql, small ? ")" : "");
 }
 
+static void skey_or_null(struct aq *q, const struct agg_path *p);
+
 /* (type, hex(sort key), json): a value as the answer carries it; type 0
- * is missing. */
+ * is missing, which reads (and sorts) as null. */
 static void value_tuple(struct aq *q, const struct agg_path *p)
 {
     buf_adds(&q->sql, "(toUInt8(");
     facet(q, p, CHF_TYPE);
     buf_adds(&q->sql, "), hex(");
-    facet(q, p, CHF_SKEY);
+    skey_or_null(q, p);
     buf_adds(&q->sql, "), ");
     facet(q, p, CHF_JSON);
     buf_adds(&q->sql, ")");
@@ -154,9 +156,14 @@ static void skey_or_null(struct aq *q, const struct agg_path *p)
 
 /* --- keys -------------------------------------------------------------- */
 
+/* Floor division of Int64 by a constant. The constant is an Int64 too:
+ * with a small literal ClickHouse narrows the remainder's type (x % 60000
+ * is an Int16, which wraps). */
 static void floor_div(struct buf *b, const char *x, const char *m)
 {
-    ch_sql_printf(b, "(intDiv(%s, %s) - if(%s %% %s < 0, 1, 0))", x, m, x, m);
+    ch_sql_printf(b, "(intDiv(%s, toInt64(%s)) - if(%s %% toInt64(%s) < 0, "
+                     "1, 0))",
+                  x, m, x, m);
 }
 
 /* The date facet as SQL text (it is used many times). */
@@ -209,7 +216,7 @@ static void trunc_sql(struct aq *q, const struct agg_key *k)
         floor_div(b, ms, "86400000");
         buf_adds(b, " - ((");
         floor_div(b, ms, "86400000");
-        buf_adds(b, " + 3) % 7 + 7) % 7) * 86400000)");
+        buf_adds(b, " + 3) % toInt64(7) + 7) % toInt64(7)) * 86400000)");
         break;
     default:
         ch_sql_printf(b, "if(%s = " NO_DATE_SQL ", " NO_DATE_SQL ", ", ms);
@@ -246,14 +253,15 @@ static void part_sql(struct aq *q, const struct agg_key *k)
                       k->unit == CLOCK_HOUR     ? "3600000"
                       : k->unit == CLOCK_MINUTE ? "60000"
                                                 : "1000",
-                      k->unit == CLOCK_HOUR ? "" : " % 60");
+                      k->unit == CLOCK_HOUR ? "" : " % toInt64(60)");
         break;
     case CLOCK_DAY_OF_WEEK:
         ch_sql_printf(b, "if(%s = " NO_DATE_SQL ", " NO_DATE_SQL ", "
                          "toInt64(((((",
                       ms);
         floor_div(b, ms, "86400000");
-        buf_adds(b, " + 3) % 7 + 7) % 7 + 1) % 7 + 1))");
+        buf_adds(b, " + 3) % toInt64(7) + 7) % toInt64(7) + 1) % toInt64(7) "
+                    "+ 1)))");
         break;
     default:
         ch_sql_printf(b, "if(" CAL_OK ", toInt64(%s(toDateTime(intDiv(%s, "
@@ -278,6 +286,11 @@ static void range_sql(struct aq *q, const struct agg_key *k)
     }
     if (n == NULL) {
         b->oom = true;
+        return;
+    }
+    if (k->nbounds < 2) {
+        ch_sql_cstring(b, k->default_label);
+        free(n);
         return;
     }
     buf_adds(b, "multiIf(");
@@ -464,7 +477,7 @@ static void metric_columns(struct aq *q, int j)
     case AGG_ADD_TO_SET:
         /* Every present value by (sort key, storage order): the first of
          * equal ones is the one kept (done in C). */
-        buf_adds(b, "arrayMap(x -> (x.1, x.3), arraySort(groupArrayIf((");
+        buf_adds(b, "arrayMap(x -> (hex(x.1), x.3), arraySort(groupArrayIf((");
         facet(q, &m->field, CHF_SKEY);
         ch_sql_printf(b, ", %s, ", q->ord);
         value_tuple(q, &m->field);
@@ -579,24 +592,25 @@ static void having_expr(struct aq *q, const struct agg_having *h)
                       value_as_double(&h->value));
         return;
     }
-    /* A value compared by sort key (hex), in its rank. */
+    /* A value compared by sort key, in hex (which keeps the order), in
+     * its rank (the first byte, two hex digits). */
     ch_key_encode(&k, &h->value);
-    char rank[3];
-    snprintf(rank, sizeof(rank), "%02X", (unsigned char)k.data[0]);
-    struct buf hex = BUF_INIT;
+    struct buf hex = BUF_INIT, value = BUF_INIT, saved = q->sql;
     for (size_t i = 0; i < k.len; i++)
         buf_addf(&hex, "%02X", (unsigned char)k.data[i]);
-    buf_adds(&q->sql, "if(substring(");
-    order_expr(q, h->on_key, h->index);
-    ch_sql_printf(&q->sql, ", 1, 2) = '%s', ", rank);
+    q->sql = value;
     if (h->on_key)
         buf_adds(&q->sql, "hex(");
     order_expr(q, h->on_key, h->index);
     if (h->on_key)
         buf_adds(&q->sql, ")");
-    ch_sql_printf(&q->sql, " %s '%s', %s)", ops[h->op], hex.data,
+    value = q->sql;
+    q->sql = saved;
+    ch_sql_printf(&q->sql, "if(substring(%s, 1, 2) = '%.2s', %s %s '%s', %s)",
+                  value.data, hex.data, value.data, ops[h->op], hex.data,
                   h->op == CMP_NE ? "1" : "0");
     buf_release(&hex);
+    buf_release(&value);
     buf_release(&k);
 }
 

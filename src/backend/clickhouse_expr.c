@@ -167,6 +167,7 @@ struct fctx {
     struct err *e;
     struct err_path *path;
     int depth;                   /* lambda nesting */
+    bool wide[FILTER_MAX_DEPTH * 2 + 2]; /* each level passes all arrays */
     const char *prefix;          /* $elemMatch: the array's path */
     const struct vars *scope;    /* $elemMatch: the element's variables */
     struct buf regexes;          /* patterns to check, NUL-separated */
@@ -401,14 +402,22 @@ static void full_path(const struct fctx *c, const struct fnode *n,
  * $elemMatch, below the element); the caller writes the condition on the
  * variables and closes with exists_end(). */
 static void exists_begin(struct fctx *c, const struct fnode *n,
-                         struct vars *v)
+                         struct vars *v, bool wide)
 {
     struct buf p = BUF_INIT;
 
+    /* Most tests read the type and key only: fewer arrays, less work. */
+    wide = wide || c->scope != NULL;
     vars_at(v, ++c->depth);
     full_path(c, n, &p);
-    ch_sql_printf(c->out, "arrayExists((%s, %s, %s, %s, %s, %s, %s) -> %s = ",
-                  v->p, v->w, v->t, v->k, v->n, v->i, v->c, v->p);
+    if (wide)
+        ch_sql_printf(c->out, "arrayExists((%s, %s, %s, %s, %s, %s, %s) -> "
+                              "%s = ",
+                      v->p, v->w, v->t, v->k, v->n, v->i, v->c, v->p);
+    else
+        ch_sql_printf(c->out, "arrayExists((%s, %s, %s) -> %s = ", v->p, v->t,
+                      v->k, v->p);
+    c->wide[c->depth] = wide;
     ch_sql_string(c->out, p.data, p.len);
     if (c->scope != NULL)
         ch_sql_printf(c->out, " AND position(%s, concat('/', toString(%s), "
@@ -420,8 +429,11 @@ static void exists_begin(struct fctx *c, const struct fnode *n,
 
 static void exists_end(struct fctx *c)
 {
-    buf_adds(c->out, ", cand.path, cand.whole, cand.type, cand.skey, "
-                     "cand.num, cand.id, cand.chain)");
+    if (c->wide[c->depth])
+        buf_adds(c->out, ", cand.path, cand.whole, cand.type, cand.skey, "
+                         "cand.num, cand.id, cand.chain)");
+    else
+        buf_adds(c->out, ", cand.path, cand.type, cand.skey)");
     c->depth--;
 }
 
@@ -438,7 +450,7 @@ static void reached(struct fctx *c, const struct fnode *n)
         buf_release(&p);
         return;
     }
-    exists_begin(c, n, &v);
+    exists_begin(c, n, &v, false);
     buf_adds(c->out, "1");
     exists_end(c);
 }
@@ -447,7 +459,7 @@ static int hit(struct fctx *c, const struct fnode *n)
 {
     struct vars v;
 
-    exists_begin(c, n, &v);
+    exists_begin(c, n, &v, false);
     int rc = cand_test(c, &v, n);
     exists_end(c);
     return rc;
@@ -468,7 +480,7 @@ static int elem_match(struct fctx *c, const struct fnode *n)
     struct vars v;
     int rc = 0;
 
-    exists_begin(c, n, &v);
+    exists_begin(c, n, &v, true);
     ch_sql_printf(c->out, "%s = 0 AND ", v.w);
     if (n->sub_on_value) {
         buf_adds(c->out, "(1");
@@ -505,7 +517,7 @@ static int all_sql(struct fctx *c, const struct fnode *n)
     buf_adds(c->out, "(1");
     for (int i = 0; i < n->nops; i++) {
         buf_adds(c->out, " AND ");
-        exists_begin(c, n, &v);
+        exists_begin(c, n, &v, false);
         eq_operand(c, &v, &n->ops[i], OP_EQ);
         exists_end(c);
     }
@@ -517,7 +529,7 @@ static int size_sql(struct fctx *c, const struct fnode *n)
 {
     struct vars v;
 
-    exists_begin(c, n, &v);
+    exists_begin(c, n, &v, true);
     ch_sql_printf(c->out, "%s = 1 AND %s = %d AND %s = %lld", v.w, v.t,
                   CHT_ARRAY, v.n, (long long)n->size);
     exists_end(c);
@@ -606,40 +618,59 @@ static int node_sql(struct fctx *c, const struct fnode *n)
     return rc;
 }
 
-/* Asks ClickHouse to compile each pattern; the first it refuses becomes
- * a validation problem. */
+/* Compiles patterns in ClickHouse (all of them, or the one at `only`):
+ * 0, ERR_VALIDATION (code 427, RE2 refused one) or another error. */
+static int probe_regexes(struct fctx *c, const char *only, struct err *probe)
+{
+    const struct buf *r = &c->regexes;
+    struct buf sql = BUF_INIT;
+    int n = 0;
+
+    buf_adds(&sql, "SELECT 1");
+    for (size_t at = 0; at < r->len; at += strlen(r->data + at) + 1) {
+        if (only != NULL && r->data + at != only)
+            continue;
+        buf_adds(&sql, ", match('', ");
+        ch_sql_cstring(&sql, r->data + at);
+        buf_adds(&sql, ")");
+        n++;
+    }
+    buf_adds(&sql, " FORMAT TabSeparated");
+    int rc = n == 0 ? 0
+                    : ch_query(c->ch, NULL, sql.data, NULL, 0, NULL, NULL,
+                               probe);
+    buf_release(&sql);
+    if (rc == ERR_IO && strncmp(probe->msg, "clickhouse error 427:", 21) == 0)
+        return ERR_VALIDATION;
+    return rc;
+}
+
+/* The first pattern ClickHouse refuses becomes a validation problem.
+ * One query checks them all; only a refusal looks at them one by one. */
 static int check_regexes(struct fctx *c)
 {
     const struct buf *r = &c->regexes;
+    struct err probe;
 
-    for (size_t at = 0; at < r->len; at += strlen(r->data + at) + 1) {
-        struct buf sql = BUF_INIT;
-        struct err probe;
-        const char *re = r->data + at;
-
-        buf_adds(&sql, "SELECT match('', ");
-        ch_sql_cstring(&sql, re);
-        buf_adds(&sql, ") FORMAT TabSeparated");
-        err_init(&probe);
-        int rc = ch_query(c->ch, NULL, sql.data, NULL, 0, NULL, NULL, &probe);
-        buf_release(&sql);
-        if (rc == ERR_IO &&
-            strncmp(probe.msg, "clickhouse error 427:", 21) == 0) {
-            err_release(&probe);
-            return err_problem(c->e, c->path, NULL, "regex_error",
-                               "regular expression %.120s cannot run in "
-                               "RE2, the dialect of the clickhouse backend "
-                               "(no back-references or look-around)",
-                               re);
-        }
-        if (rc != 0) {
-            err_set(c->e, probe.code, "%s", probe.msg);
-            err_release(&probe);
-            return rc;
-        }
+    err_init(&probe);
+    int rc = probe_regexes(c, NULL, &probe);
+    for (size_t at = 0; rc == ERR_VALIDATION && at < r->len;
+         at += strlen(r->data + at) + 1) {
         err_release(&probe);
+        err_init(&probe);
+        if (probe_regexes(c, r->data + at, &probe) != ERR_VALIDATION)
+            continue;
+        err_release(&probe);
+        return err_problem(c->e, c->path, NULL, "regex_error",
+                           "regular expression %.120s cannot run in RE2, "
+                           "the dialect of the clickhouse backend (no "
+                           "back-references or look-around)",
+                           r->data + at);
     }
-    return 0;
+    if (rc != 0 && rc != ERR_VALIDATION)
+        err_set(c->e, probe.code, "%s", probe.msg);
+    err_release(&probe);
+    return rc == ERR_VALIDATION ? 0 : rc;
 }
 
 int ch_filter_sql(struct ch *ch, const struct filter *f, struct buf *out,

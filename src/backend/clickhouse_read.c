@@ -203,7 +203,7 @@ int ch_object_get(struct backend *be, const struct backend_req *r,
 
 struct list_mem {
     struct buf docs;             /* BSON documents, one after the other */
-    struct buf scratch;          /* decoded sort values */
+    struct buf scratch;          /* a sort value being decoded */
     struct backend_row *rows;
     size_t *doc_at;
 };
@@ -214,6 +214,9 @@ static void list_release(struct backend_list *l)
 
     if (m == NULL)
         return;
+    for (size_t i = 0; i < l->n; i++)
+        if (m->rows[i].has_key)
+            bson_value_destroy(&m->rows[i].key);
     buf_release(&m->docs);
     buf_release(&m->scratch);
     free(m->rows);
@@ -254,6 +257,16 @@ static int list_where(struct ch *ch, const struct backend_list *l,
     return rc;
 }
 
+/* A missing sort value sorts as null: its key is the null key. */
+static void sort_key_sql(const struct backend_list *l, struct buf *sql)
+{
+    buf_adds(sql, "if(");
+    ch_resolve_sql(sql, l->sort_field, "0", 0, CHF_PRESENT);
+    buf_adds(sql, ", ");
+    ch_resolve_sql(sql, l->sort_field, "0", 0, CHF_SKEY);
+    ch_sql_printf(sql, ", '\\x%02x')", CHR_NULL);
+}
+
 /* After the cursor: (sort key in the asked direction, created, id). */
 static void after_cursor(const struct backend_list *l, struct buf *sql)
 {
@@ -280,11 +293,11 @@ static void after_cursor(const struct backend_list *l, struct buf *sql)
     } else {
         ch_key_encode(&k, l->cursor_value);
         buf_adds(sql, "(");
-        ch_resolve_sql(sql, l->sort_field, "0", 0, CHF_SKEY);
+        sort_key_sql(l, sql);
         buf_adds(sql, l->sort_desc ? " < " : " > ");
         ch_sql_bytes(sql, k.data, k.len);
         buf_adds(sql, " OR (");
-        ch_resolve_sql(sql, l->sort_field, "0", 0, CHF_SKEY);
+        sort_key_sql(l, sql);
         buf_adds(sql, " = ");
         ch_sql_bytes(sql, k.data, k.len);
         buf_adds(sql, " AND ");
@@ -293,16 +306,6 @@ static void after_cursor(const struct backend_list *l, struct buf *sql)
     }
     buf_release(&k);
     buf_release(&tie);
-}
-
-/* A missing sort value sorts as null: its key is the null key. */
-static void sort_key_sql(const struct backend_list *l, struct buf *sql)
-{
-    buf_adds(sql, "if(");
-    ch_resolve_sql(sql, l->sort_field, "0", 0, CHF_PRESENT);
-    buf_adds(sql, ", ");
-    ch_resolve_sql(sql, l->sort_field, "0", 0, CHF_SKEY);
-    ch_sql_printf(sql, ", '\\x%02x')", CHR_NULL);
 }
 
 static int page_sql(struct ch *ch, const struct catalog_bucket *b,
@@ -365,11 +368,16 @@ static int read_page(struct list_mem *m, struct backend_list *l,
             return rc;
         make_tie(row, created, id, idn);
         row->key.value_type = BSON_TYPE_NULL;
-        if (l->sort_field != NULL && keyn > 0 &&
-            ch_key_decode((const uint8_t *)key, keyn, t, &m->scratch,
-                          &row->key) != 0)
-            return err_set(e, ERR_CORRUPT, "a sort key from clickhouse "
-                           "does not read");
+        if (l->sort_field != NULL && keyn > 0) {
+            bson_value_t v;
+            buf_reset(&m->scratch);
+            if (ch_key_decode((const uint8_t *)key, keyn, t, &m->scratch,
+                              &v) != 0)
+                return err_set(e, ERR_CORRUPT, "a sort key from clickhouse "
+                               "does not read");
+            bson_value_copy(&v, &row->key);
+            row->has_key = true;
+        }
         l->n++;
     }
     /* Documents and decoded keys are in place: point the rows at them. */
@@ -383,7 +391,8 @@ static int read_page(struct list_mem *m, struct backend_list *l,
 }
 
 /* include_total: the matched count, blobs and statuses (in the order of
- * their first object). */
+ * their first object). As in the embedded store, an unsorted list counts
+ * from its cursor on (the embedded scan starts there). */
 static int list_stats(struct ch *ch, const struct catalog_bucket *b,
                       struct backend_list *l, struct err *e)
 {
@@ -401,6 +410,8 @@ static int list_stats(struct ch *ch, const struct catalog_bucket *b,
         buf_release(&sql);
         return rc;
     }
+    if (l->sort_field == NULL)
+        after_cursor(l, &sql);
     buf_adds(&sql, " GROUP BY status ORDER BY first FORMAT RowBinary");
     rc = ch_query(ch, NULL, sql.data, NULL, 0, NULL, &ans, e);
 

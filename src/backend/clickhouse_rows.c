@@ -253,7 +253,12 @@ static void append_number(bson_t *parent, const char *key, double d,
 {
     if (rest != 0 || (as_int && d >= -9223372036854775808.0 &&
                       d < 9223372036854775808.0)) {
-        bson_append_int64(parent, key, -1, (int64_t)d + rest);
+        /* As the JSON reader stores integers: int32 when it fits. */
+        int64_t i = (int64_t)d + rest;
+        if (i >= INT32_MIN && i <= INT32_MAX)
+            bson_append_int32(parent, key, -1, (int32_t)i);
+        else
+            bson_append_int64(parent, key, -1, i);
         return;
     }
     bson_append_double(parent, key, -1, d);
@@ -398,8 +403,14 @@ int ch_key_decode(const uint8_t *k, size_t n, enum ch_type t,
         uint16_t rest = (uint16_t)(k[9] << 8 | k[10]);
         double d = u == 0 ? NAN : bits_double(u);
         if (t == CHT_INT) {
-            out->value_type = BSON_TYPE_INT64;
-            out->value.v_int64 = (int64_t)d + rest;
+            int64_t i = (int64_t)d + rest;
+            if (i >= INT32_MIN && i <= INT32_MAX) {
+                out->value_type = BSON_TYPE_INT32;
+                out->value.v_int32 = (int32_t)i;
+            } else {
+                out->value_type = BSON_TYPE_INT64;
+                out->value.v_int64 = i;
+            }
         } else {
             out->value_type = BSON_TYPE_DOUBLE;
             out->value.v_double = d;

@@ -39,7 +39,8 @@
 struct known {
     char *id;
     struct buf ukey;             /* unique key (empty: none) */
-    bson_t doc;                  /* owned */
+    bson_t *doc;                 /* owned (a bson_t cannot move: the
+                                    array of known objects grows) */
     uint64_t version;
     bool live;
 };
@@ -85,7 +86,7 @@ static void wb_close(struct wb *wb)
     for (size_t i = 0; i < wb->nknown; i++) {
         free(wb->known[i].id);
         buf_release(&wb->known[i].ukey);
-        bson_destroy(&wb->known[i].doc);
+        bson_destroy(wb->known[i].doc);
     }
     free(wb->known);
     buf_release(&wb->rows);
@@ -171,9 +172,12 @@ static struct known *known_add(struct wb *wb, const char *id, size_t n)
     struct known *k = &wb->known[wb->nknown];
     memset(k, 0, sizeof(*k));
     k->id = strndup(id, n);
-    if (k->id == NULL)
+    k->doc = bson_new();
+    if (k->id == NULL || k->doc == NULL) {
+        free(k->id);
+        bson_destroy(k->doc);
         return NULL;
-    bson_init(&k->doc);
+    }
     wb->nknown++;
     return k;
 }
@@ -334,7 +338,7 @@ static int prefetch(struct wb *wb, const char *const *ids, size_t nids,
         }
         k->version = version;
         k->live = true;
-        rc = ch_doc_from_json(doc, docn, &k->doc, e);
+        rc = ch_doc_from_json(doc, docn, k->doc, e);
     }
     buf_release(&sql);
     buf_release(&ans);
@@ -372,8 +376,10 @@ static int put_row(struct wb *wb, const bson_t *doc, const struct buf *ukey,
     struct known *k = known_add(wb, id, strlen(id));
     if (k == NULL)
         return err_set(e, ERR_NOMEM, "out of memory");
-    bson_destroy(&k->doc);
-    bson_copy_to(doc, &k->doc);
+    bson_destroy(k->doc);
+    k->doc = bson_copy(doc);
+    if (k->doc == NULL)
+        return err_set(e, ERR_NOMEM, "out of memory");
     buf_add(&k->ukey, ukey->data, ukey->len);
     k->version = version;
     k->live = !deleted;
@@ -473,7 +479,7 @@ static int ingest_one(struct wb *wb, const bson_t *body, bool restore,
             char *id = strdup(old->id);
             uint64_t version = old->version;
             bson_destroy(&doc);
-            bson_copy_to(&old->doc, &previous);
+            bson_copy_to(old->doc, &previous);
             rc = id ? build(wb, body, &previous, restore, &doc, e)
                     : err_set(e, ERR_NOMEM, "out of memory");
             if (rc == 0) {
@@ -670,7 +676,7 @@ static int change_one(struct wb *wb, struct known *old, const bson_t *body,
     bson_t previous, patched, doc;
     struct buf key = BUF_INIT;
 
-    bson_copy_to(&old->doc, &previous);
+    bson_copy_to(old->doc, &previous);
     if (merge) {
         bson_t base;
         client_part(&previous, &base);
@@ -735,7 +741,7 @@ int ch_object_delete(struct backend *be, const struct backend_req *r,
         rc = find_object(&wb, object_id, &old, e);
     if (rc == 0) {
         bson_t doc;
-        bson_copy_to(&old->doc, &doc);
+        bson_copy_to(old->doc, &doc);
         rc = put_row(&wb, &doc, &nokey, old->version, true, e);
         bson_destroy(&doc);
     }
