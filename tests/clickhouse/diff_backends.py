@@ -7,8 +7,8 @@ below, never by loosening the comparison.
     /usr/bin/python3 tests/clickhouse/diff_backends.py --backend URL
 
 Environment: TALLY_BIN (server binary), TALLY_CH_SEED (default 20240305),
-TALLY_CH_REQUESTS (aggregations, default 400), TALLY_CH_LISTS (lists,
-default 100), TALLY_CH_OBJECTS (default 300).
+TALLY_CH_REQUESTS (aggregations, default 250), TALLY_CH_LISTS (lists,
+default 50), TALLY_CH_OBJECTS (default 300).
 
 The objects are imported in (created_at, object_id) order, so that the
 embedded store's insertion order is the ClickHouse backend's storage
@@ -233,8 +233,8 @@ def main():
     ap.add_argument("--backend", required=True)
     a = ap.parse_args()
     seed = int(os.environ.get("TALLY_CH_SEED", "20240305"))
-    nreq = int(os.environ.get("TALLY_CH_REQUESTS", "400"))
-    nlist = int(os.environ.get("TALLY_CH_LISTS", "100"))
+    nreq = int(os.environ.get("TALLY_CH_REQUESTS", "250"))
+    nlist = int(os.environ.get("TALLY_CH_LISTS", "50"))
     nobj = int(os.environ.get("TALLY_CH_OBJECTS", "300"))
     print("seed", seed, "objects", nobj, "requests", nreq, "lists", nlist,
           flush=True)

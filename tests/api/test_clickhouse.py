@@ -1,0 +1,278 @@
+"""The API on the ClickHouse backend: `tally serve --backend clickhouse://...`
+over a two-shard ClickHouse 18.16 cluster on loopback, started for this
+module (tests/clickhouse/cluster.sh) and stopped by PID at its end.
+
+A subset of the endpoint tests of the other modules runs here unchanged
+(namespaces and buckets live in the local catalog, objects in ClickHouse),
+then tests of the backend itself: literal escaping against injection,
+the RE2 dialect, tables following buckets, restarts.
+"""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import urllib.request
+
+import pytest
+
+from conftest import BIN, ROOT, Client, Server, unique
+from schemas import check_error
+
+# Endpoint tests that must pass on either backend.
+from test_objects import (test_create_fills_server_fields,  # noqa: F401
+                          test_create_keeps_exact_numbers,
+                          test_status_is_the_clients_and_checked,
+                          test_blob_records_and_inline_data,
+                          test_bad_blobs_are_located,
+                          test_schema_is_enforced_on_write,
+                          test_put_replaces_patch_merges,
+                          test_delete_then_404, test_batch_partial_success,
+                          test_unique_key_policies,
+                          test_unique_key_default_policy_and_numbers,
+                          test_unknown_bucket_and_object)
+from test_import import (test_import_keeps_ids_times_and_status,  # noqa: F401
+                         test_rejected_lines_are_reported_and_the_rest_kept,
+                         test_import_into_unknown_bucket_is_404,
+                         test_overlong_line_is_rejected_not_fatal)
+from test_buckets import (test_create_and_read_by_id_or_name,  # noqa: F401
+                          test_counts_follow_writes,
+                          test_delete_hides_the_bucket_and_its_objects)
+from test_namespaces import (test_create_returns_the_namespace_with_counts,  # noqa: F401
+                             test_delete_removes_buckets_and_objects)
+from test_auth import test_nothing_of_one_namespace_is_visible_from_another  # noqa: F401
+
+CLUSTER = os.path.join(ROOT, "tests", "clickhouse", "cluster.sh")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """The --backend URL of a fresh two-shard cluster."""
+    if shutil.which("clickhouse-server") is None:
+        pytest.fail("clickhouse-server is not installed (scripts/deps.sh test)")
+    folder = tempfile.mkdtemp(prefix="tally-ch-api-")
+    try:
+        out = subprocess.run([CLUSTER, "start", folder, "2"], check=True,
+                             capture_output=True, text=True)
+        yield out.stdout.strip().splitlines()[-1]
+    finally:
+        subprocess.run([CLUSTER, "stop", folder])
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server(cluster):
+    s = Server(args=["--backend", cluster]).start()
+    yield s
+    rc = s.stop()
+    s.cleanup()
+    assert rc == 0, "tally did not stop cleanly"
+
+
+def clickhouse(url, sql, node=0):
+    """Runs sql on a node of the cluster (the URL's nodes list)."""
+    nodes = url.split("nodes=")[1].split(",")
+    host = nodes[node]
+    with urllib.request.urlopen("http://%s/" % host, data=sql.encode()) as r:
+        return r.read().decode()
+
+
+def objects(bid):
+    return "/v1/buckets/%s/objects" % bid
+
+
+def aggregate(c, bid, body):
+    return c.post(objects(bid) + "/aggregate", json=body)
+
+
+# --- literals ------------------------------------------------------------
+
+HOSTILE = ["it's", "'", "\\", "\\'", "x'); DROP TABLE t; --", "x' OR '1'='1",
+           "a\nb", "tab\tx", "nul\u0000byte", "é ü 漢字 😀", "`q`",
+           "\\x27", "%s", "--", "/*", "''", "\"", "(?i)", "a.b*"]
+
+
+def test_literals_survive_every_path_into_sql(cluster, bucket):
+    c, bid = bucket
+    ids = []
+    # (A member name cannot hold U+0000: JSON readers refuse it.)
+    key = lambda s: s.replace("\u0000", "0")
+    for i, s in enumerate(HOSTILE):
+        r = c.post(objects(bid), json={"metadata": {"s": s, key(s): i, "n": i}})
+        assert r.status_code == 200, r.text
+        ids.append(r.json()["object_id"])
+    for i, s in enumerate(HOSTILE):
+        o = c.get(objects(bid) + "/" + ids[i]).json()
+        assert o["metadata"]["s"] == s and o["metadata"][key(s)] == i
+        # Equality, a condition list, search and a literal regex find it.
+        for f in ({"metadata.s": s},
+                  {"AND": [{"field": "metadata.s", "operator": "eq",
+                            "value": s}], "case_sensitive": True},
+                  {"AND": [{"field": "metadata.s", "operator": "contains",
+                            "value": s}], "case_sensitive": False}):
+            r = c.post(objects(bid) + "/list", json={"filters": f})
+            assert r.status_code == 200, r.text
+            found = [x["metadata"]["s"] for x in r.json()["results"]]
+            assert s in found, (s, f, found)
+        # The value as a key, and as a field path.
+        r = aggregate(c, bid, {"group_by": [{"field": "metadata.s"}],
+                               "aggregations": [{"function": "sum",
+                                                 "field": "metadata." + key(s),
+                                                 "alias": "v"}],
+                               "filters": {"metadata.s": s}})
+        assert r.status_code == 200, r.text
+        res = r.json()["results"]
+        if "." not in s:
+            assert res == [{"group": {"metadata.s": s}, "metrics": {"v": i}}]
+    # Every object is still there: no statement was cut short or added.
+    assert c.get("/v1/buckets/" + bid).json()["object_count"] == len(HOSTILE)
+    r = c.post(objects(bid) + "/list", json={"search": "DROP"})
+    assert [x["metadata"]["n"] for x in r.json()["results"]] == [4]
+
+
+def test_hostile_object_ids_and_unique_keys(bucket, ns):
+    c, bid = bucket
+    lines = [{"object_id": "obj_'quote", "metadata": {"k": 1}},
+             {"object_id": "obj_back\\slash", "metadata": {"k": 2}}]
+    body = "\n".join(json.dumps(x) for x in lines)
+    r = c.post(objects(bid) + "/import", data=body,
+               headers={"Content-Type": "application/x-ndjson"})
+    assert r.status_code == 200 and r.json()["imported"] == 2, r.text
+    for x in lines:
+        got = c.get(objects(bid) + "/" + urllib.request.quote(x["object_id"],
+                                                                safe=""))
+        assert got.status_code == 200 and got.json()["metadata"] == x["metadata"]
+    b = ns.post("/v1/buckets", json={"bucket_name": unique("u"),
+                                     "unique_key": {"fields": ["email"]}})
+    ub = b.json()["bucket_id"]
+    for email in ["a'b@x", "a\\'b@x"]:
+        r = ns.post(objects(ub) + "?policy=insert", json={"metadata": {"email": email}})
+        assert r.status_code == 200, r.text
+    check_error(ns.post(objects(ub) + "?policy=insert",
+                        json={"metadata": {"email": "a'b@x"}}), 409)
+
+
+# --- dialect and documented limits ----------------------------------------
+
+@pytest.mark.parametrize("pattern,options", [("(a)\\1", ""), ("foo(?=bar)", ""),
+                                             ("(?<=x)y", ""), ("a b", "x")])
+def test_patterns_re2_cannot_run_are_a_422(bucket, pattern, options):
+    c, bid = bucket
+    f = {"metadata.s": {"$regex": pattern, "$options": options}}
+    for path, body in (("/aggregate", {"group_by": [{"field": "status"}],
+                                       "aggregations": [{"function": "count",
+                                                         "alias": "n"}],
+                                       "filters": f}),
+                       ("/list", {"filters": f})):
+        r = c.post(objects(bid) + path, json=body)
+        err = check_error(r, 422)
+        assert "RE2" in json.dumps(err), r.text
+
+
+def test_calendar_units_need_dates_from_1970_to_2106(bucket):
+    c, bid = bucket
+    for s in ["1969-07-20T20:17:00Z", "2024-02-29T10:00:00Z", "2200-01-01"]:
+        assert c.post(objects(bid), json={"metadata": {"d": s}}).status_code == 200
+    r = aggregate(c, bid, {"group_by": [{"field": "metadata.d", "date_trunc": "year",
+                                         "alias": "y"},
+                                        {"field": "metadata.d", "date_trunc": "hour",
+                                         "alias": "h"}],
+                           "aggregations": [{"function": "count", "alias": "n"}]})
+    assert r.status_code == 200, r.text
+    got = [(g["group"]["y"], g["group"]["h"]) for g in r.json()["results"]]
+    # Hours are plain arithmetic (every date); years need ClickHouse's
+    # calendar (docs/clickhouse.md): outside its range they key as null.
+    assert got == [(None, "1969-07-20T20:00:00.000Z"),
+                   (None, "2200-01-01T00:00:00.000Z"),
+                   ("2024-01-01T00:00:00.000Z", "2024-02-29T10:00:00.000Z")]
+
+
+def test_first_and_last_follow_creation_order(bucket):
+    c, bid = bucket
+    lines = [{"object_id": "obj_late", "created_at": "2024-01-02T00:00:00Z",
+              "metadata": {"v": "late"}},
+             {"object_id": "obj_early", "created_at": "2024-01-01T00:00:00Z",
+              "metadata": {"v": "early"}}]
+    r = c.post(objects(bid) + "/import", data="\n".join(json.dumps(x) for x in lines),
+               headers={"Content-Type": "application/x-ndjson"})
+    assert r.status_code == 200 and r.json()["imported"] == 2, r.text
+    r = aggregate(c, bid, {"range_buckets": [{"field": "metadata.n",
+                                              "boundaries": [0]}],
+                           "aggregations": [
+                               {"function": "first", "field": "metadata.v", "alias": "f"},
+                               {"function": "last", "field": "metadata.v", "alias": "l"},
+                               {"function": "push", "field": "metadata.v", "alias": "p"}]})
+    # Imported late first: the embedded store answers in insertion order,
+    # ClickHouse in (created_at, object_id) order (docs/clickhouse.md).
+    assert r.json()["results"][0]["metrics"] == {"f": "early", "l": "late",
+                                                 "p": ["early", "late"]}
+
+
+# --- tables, restarts, configuration --------------------------------------
+
+def tables(cluster, node):
+    return clickhouse(cluster, "SELECT name FROM system.tables WHERE "
+                      "database = 'tally' FORMAT TabSeparated", node).split()
+
+
+def test_tables_follow_buckets_on_every_node(cluster, ns, admin):
+    b = ns.post("/v1/buckets", json={"bucket_name": unique("t")}).json()
+    names = {"objects_%s" % b["bucket_id"], "objects_%s_local" % b["bucket_id"]}
+    for node in (0, 1):
+        assert names <= set(tables(cluster, node))
+    assert ns.delete("/v1/buckets/" + b["bucket_id"]).status_code == 200
+    for node in (0, 1):
+        assert not names & set(tables(cluster, node))
+
+    n = admin.post("/v1/namespaces", json={"namespace_name": unique("ns")}).json()
+    c = admin.with_namespace(n["namespace_id"])
+    b = c.post("/v1/buckets", json={"bucket_name": "x"}).json()
+    assert admin.delete("/v1/namespaces/" + n["namespace_id"]).status_code == 200
+    assert "objects_%s" % b["bucket_id"] not in tables(cluster, 0)
+
+
+def test_objects_are_spread_over_the_shards(cluster, bucket):
+    c, bid = bucket
+    r = c.post(objects(bid) + "/batch",
+               json={"objects": [{"metadata": {"i": i}} for i in range(40)]})
+    assert r.json()["succeeded_count"] == 40
+    counts = [int(clickhouse(cluster, "SELECT count() FROM tally.objects_%s_local"
+                             % bid, node)) for node in (0, 1)]
+    assert sum(counts) == 40 and min(counts) > 0, counts
+
+
+def test_objects_outlive_the_server(cluster):
+    s = Server(args=["--backend", cluster]).start()
+    try:
+        admin = Client(s)
+        n = admin.post("/v1/namespaces", json={"namespace_name": "keep"}).json()
+        c = admin.with_namespace(n["namespace_id"])
+        c.post("/v1/buckets", json={"bucket_name": "b"})
+        o = c.post("/v1/buckets/b/objects", json={"metadata": {"x": 1}}).json()
+        assert s.stop() == 0
+        s.start()
+        c = Client(s, namespace=n["namespace_id"])
+        got = c.get("/v1/buckets/b/objects/" + o["object_id"])
+        assert got.status_code == 200 and got.json() == o
+        assert c.get("/v1/buckets/b").json()["object_count"] == 1
+    finally:
+        s.stop()
+        s.cleanup()
+
+
+@pytest.mark.parametrize("url,message", [
+    ("clickhouse://127.0.0.1:1/tally?cluster=tally", "clickhouse at 127.0.0.1:1"),
+    ("clickhouse://127.0.0.1:8123/tally", "cluster=NAME"),
+    ("clickhouse://host/db?cluster=x", "HOST:PORT"),
+    ("postgres://x", "--backend must be"),
+])
+def test_a_wrong_backend_stops_the_start(url, message):
+    data = tempfile.mkdtemp(prefix="tally-test-")
+    try:
+        r = subprocess.run([BIN, "serve", "--data", data, "--listen",
+                            "127.0.0.1:0", "--backend", url],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode != 0
+        assert message in r.stdout + r.stderr, r.stdout + r.stderr
+    finally:
+        shutil.rmtree(data, ignore_errors=True)
