@@ -34,7 +34,7 @@ OPENAPI_OBJ := $(BUILD)/obj/openapi.o
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJ := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/%.o)
 
-.PHONY: all run test unit asan bench fuzz clean deps format
+.PHONY: all run test unit asan bench fuzz crash clean deps format
 
 all: $(BUILD)/tally
 
@@ -87,6 +87,10 @@ bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all
 	@bench/run.sh
+
+# Kill -9 during writes, fifty times (the test command runs five).
+crash: all
+	@/usr/bin/python3 tests/crash/crash.py --rounds $(or $(ROUNDS),50)
 
 clean:
 	rm -rf build build-asan build-fuzz
