@@ -267,6 +267,7 @@ static void write_regex(struct jw *w, const bson_iter_t *it)
 /* The types listed at the top of this file. */
 static void write_exotic(struct jw *w, const bson_iter_t *it)
 {
+    const char *code;
     uint32_t n;
 
     switch (bson_iter_type(it)) {
@@ -294,16 +295,20 @@ static void write_exotic(struct jw *w, const bson_iter_t *it)
     case BSON_TYPE_REGEX:
         write_regex(w, it);
         return;
+    /* The text first, then its length: the call sets n. */
     case BSON_TYPE_CODE:
-        jw_stringn(w, bson_iter_code(it, &n), n);
+        code = bson_iter_code(it, &n);
+        jw_stringn(w, code, n);
         return;
     case BSON_TYPE_SYMBOL:
-        jw_stringn(w, bson_iter_symbol(it, &n), n);
+        code = bson_iter_symbol(it, &n);
+        jw_stringn(w, code, n);
         return;
     case BSON_TYPE_CODEWSCOPE: {
         uint32_t scope_len;
         const uint8_t *scope;
-        jw_stringn(w, bson_iter_codewscope(it, &n, &scope_len, &scope), n);
+        code = bson_iter_codewscope(it, &n, &scope_len, &scope);
+        jw_stringn(w, code, n);
         return;
     }
     default:
