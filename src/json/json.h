@@ -34,10 +34,15 @@
 #include "base/buf.h"
 
 #define JSON_DEFAULT_MAX_DEPTH 64
+/* TUNING: the reader recurses once per level (two small frames); 256
+ * levels stay far below any thread stack, and a document this deep still
+ * fits, inside a response envelope, under JSON_WRITER_MAX_DEPTH. */
+#define JSON_MAX_DEPTH_LIMIT 256
 #define JSON_WRITER_MAX_DEPTH 512
 
 struct json_opts {
-    int max_depth;          /* 0 means JSON_DEFAULT_MAX_DEPTH */
+    int max_depth;          /* 0 means JSON_DEFAULT_MAX_DEPTH; larger than
+                               JSON_MAX_DEPTH_LIMIT means that limit */
     const char *wrap_key;   /* NULL: the text must be an object; else any
                                value, appended as {wrap_key: value} */
 };

@@ -31,11 +31,6 @@
 #include "json/number.h"
 #include "json/scan.h"
 
-/* TUNING: the reader recurses once per level (two small frames); 256
- * levels stay far below any thread stack, and a document this deep still
- * fits, inside a response envelope, under JSON_WRITER_MAX_DEPTH. */
-#define MAX_DEPTH_LIMIT 256
-
 /* TUNING: the largest write that is not a string: type byte, an array
  * index key (10 digits and a NUL), an 8-byte value or a document header;
  * rounded up to a power of two. */
@@ -745,7 +740,7 @@ static void reader_init(struct reader *r, const char *text, size_t n,
     r->je = je;
     r->depth = 0;
     r->max_depth = depth <= 0 ? JSON_DEFAULT_MAX_DEPTH
-                 : depth > MAX_DEPTH_LIMIT ? MAX_DEPTH_LIMIT
+                 : depth > JSON_MAX_DEPTH_LIMIT ? JSON_MAX_DEPTH_LIMIT
                  : depth;
     r->keys = r->keys_inline;
     r->key_count = 0;
