@@ -18,6 +18,7 @@
  *   code with scope   the code or symbol text (the scope is dropped)
  *   timestamp, undefined, DBPointer, min key, max key, and any type this
  *   libbson does not know: null
+ * A date outside the years 0000-9999, which RFC 3339 cannot name, is null.
  * A document or array nested deeper than JSON_WRITER_MAX_DEPTH, or one
  * whose bytes do not parse, is written as null too: the data is damaged,
  * not the caller wrong, so the writer must not abort.
@@ -85,6 +86,11 @@ void json_write_string(struct buf *out, const char *s, size_t n)
 }
 
 /* ---- the streaming writer --------------------------------------------- */
+
+/* The dates RFC 3339 can name: years 0000 to 9999, as milliseconds since
+ * the epoch (0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z). */
+#define RFC3339_FIRST_MS INT64_C(-62167219200000)
+#define RFC3339_LAST_MS INT64_C(253402300799999)
 
 void jw_init(struct jw *w, struct buf *out)
 {
@@ -225,6 +231,10 @@ void jw_date(struct jw *w, int64_t ms)
 {
     char text[32];
 
+    if (ms < RFC3339_FIRST_MS || ms > RFC3339_LAST_MS) {
+        jw_null(w);
+        return;
+    }
     jw_stringn(w, text, clock_format_ms(ms, text));
 }
 

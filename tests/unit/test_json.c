@@ -1141,10 +1141,22 @@ TEST(json_writer_special_values)
     BSON_APPEND_DATE_TIME(doc, "t", 1709641331250);
     BSON_APPEND_DATE_TIME(doc, "before", -1);
     BSON_APPEND_DATE_TIME(doc, "y2k", 946684800000);
+    BSON_APPEND_DATE_TIME(doc, "first", -62167219200000);
+    BSON_APPEND_DATE_TIME(doc, "last", 253402300799999);
     CHECK(writes_as(doc, "{\"epoch\":\"1970-01-01T00:00:00.000Z\","
                          "\"t\":\"2024-03-05T12:22:11.250Z\","
                          "\"before\":\"1969-12-31T23:59:59.999Z\","
-                         "\"y2k\":\"2000-01-01T00:00:00.000Z\"}"));
+                         "\"y2k\":\"2000-01-01T00:00:00.000Z\","
+                         "\"first\":\"0000-01-01T00:00:00.000Z\","
+                         "\"last\":\"9999-12-31T23:59:59.999Z\"}"));
+
+    /* Past what RFC 3339 can name (and what clock.h computes). */
+    doc = bson_new();
+    BSON_APPEND_DATE_TIME(doc, "a", -62167219200001);
+    BSON_APPEND_DATE_TIME(doc, "b", 253402300800000);
+    BSON_APPEND_DATE_TIME(doc, "c", INT64_MIN);
+    BSON_APPEND_DATE_TIME(doc, "d", INT64_MAX);
+    CHECK(writes_as(doc, "{\"a\":null,\"b\":null,\"c\":null,\"d\":null}"));
 
     doc = bson_new();
     BSON_APPEND_INT64(doc, "min", INT64_MIN);
