@@ -477,7 +477,9 @@ static int settle_keys(struct reader *r, size_t start, size_t base, bool dup)
 static int enter(struct reader *r)
 {
     if (r->depth >= r->max_depth)
-        return fail(r, r->p, "nesting deeper than %d levels (limit max_json_depth)",
+        return fail(r, r->p,
+                    "nesting deeper than %d levels (server option "
+                    "--max-json-depth)",
                     r->max_depth);
     r->depth++;
     r->p++;
