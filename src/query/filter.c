@@ -1059,6 +1059,38 @@ static bool all_test(const struct filter *f, const struct fnode *n,
     return true;
 }
 
+static bool has_null_operand(const struct fnode *n)
+{
+    for (int i = 0; i < n->nops; i++)
+        if (n->ops[i].v.value_type == BSON_TYPE_NULL)
+            return true;
+    return false;
+}
+
+/* A predicate's verdict from what its path led to: reached, some value
+ * was at the end of the path; hit, a value passed the test. A missing
+ * value counts as null for the equality family, as in MongoDB:
+ * {f: null} matches it and {f: {$ne: null}} does not. */
+static bool verdict(const struct fnode *n, bool reached, bool hit)
+{
+    switch (n->op) {
+    case OP_EXISTS:
+        return reached == n->flag;
+    case OP_NE:
+    case OP_NIN:
+        return reached ? !hit : !has_null_operand(n);
+    case OP_IS_NULL:
+        return n->flag ? (!reached || hit) : (reached && !hit);
+    case OP_EQ:
+    case OP_IN:
+    case OP_GTE:
+    case OP_LTE:
+        return reached ? hit : has_null_operand(n);
+    default:
+        return hit;
+    }
+}
+
 static bool pred_eval(const struct filter *f, const struct fnode *n,
                       bson_iter_t *members)
 {
@@ -1067,40 +1099,8 @@ static bool pred_eval(const struct filter *f, const struct fnode *n,
 
     if (n->op == OP_ALL)
         return all_test(f, n, members);
-
     bool hit = walk(&ev, &m, 0);
-    switch (n->op) {
-    case OP_EXISTS:
-        return ev.reached == n->flag;
-    case OP_NE:
-    case OP_NIN:
-        /* Missing counts as null: {f: {$ne: null}} wants a value. */
-        if (!ev.reached) {
-            for (int i = 0; i < n->nops; i++)
-                if (n->ops[i].v.value_type == BSON_TYPE_NULL)
-                    return false;
-            return true;
-        }
-        return !hit;
-    case OP_IS_NULL:
-        return n->flag ? (!ev.reached || hit) : (ev.reached && !hit);
-    case OP_EQ:
-    case OP_IN:
-        if (!ev.reached) {
-            for (int i = 0; i < n->nops; i++)
-                if (n->ops[i].v.value_type == BSON_TYPE_NULL)
-                    return true;
-            return false;
-        }
-        return hit;
-    case OP_GTE:
-    case OP_LTE:
-        if (!ev.reached && n->ops[0].v.value_type == BSON_TYPE_NULL)
-            return true;
-        return hit;
-    default:
-        return hit;
-    }
+    return verdict(n, ev.reached, hit);
 }
 
 static bool node_eval(const struct filter *f, const struct fnode *n,
@@ -1142,8 +1142,6 @@ bool filter_match(const struct filter *f, const uint8_t *doc, size_t len)
 bool filter_pred_scalar(const struct filter *f, const struct fnode *n,
                         const bson_value_t *v)
 {
-    bool reached = v != NULL, hit = false;
-
     /* The same verdicts as pred_eval() for a path that ends on one value
      * that is not an array (the column cache holds only such values). */
     if (n->op == OP_ALL) {
@@ -1154,38 +1152,6 @@ bool filter_pred_scalar(const struct filter *f, const struct fnode *n,
                 return false;
         return true;
     }
-    if (reached && !is_whole_op(n->op))
-        hit = candidate_test(f, n, v);
-
-    switch (n->op) {
-    case OP_EXISTS:
-        return reached == n->flag;
-    case OP_NE:
-    case OP_NIN:
-        if (!reached) {
-            for (int i = 0; i < n->nops; i++)
-                if (n->ops[i].v.value_type == BSON_TYPE_NULL)
-                    return false;
-            return true;
-        }
-        return !hit;
-    case OP_IS_NULL:
-        return n->flag ? (!reached || hit) : (reached && !hit);
-    case OP_EQ:
-    case OP_IN:
-        if (!reached) {
-            for (int i = 0; i < n->nops; i++)
-                if (n->ops[i].v.value_type == BSON_TYPE_NULL)
-                    return true;
-            return false;
-        }
-        return hit;
-    case OP_GTE:
-    case OP_LTE:
-        if (!reached && n->ops[0].v.value_type == BSON_TYPE_NULL)
-            return true;
-        return hit;
-    default:
-        return hit;
-    }
+    bool hit = v != NULL && !is_whole_op(n->op) && candidate_test(f, n, v);
+    return verdict(n, v != NULL, hit);
 }
