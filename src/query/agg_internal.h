@@ -73,6 +73,8 @@ struct agg_having {
     int index;               /* into keys or metrics */
     enum agg_cmp op;
     bson_value_t value;      /* view into the request */
+    bool has_date;           /* value is an ISO 8601 string: as a date */
+    int64_t date_ms;
 };
 
 struct agg_request {

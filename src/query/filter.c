@@ -228,6 +228,19 @@ static bool list_operands(struct compiler *c, struct fnode *n,
     return true;
 }
 
+/* A problem about $options, which sits beside $regex (the operator whose
+ * key the location ends with). */
+static void options_problem(struct compiler *c, const char *type,
+                            const char *msg, const char *arg)
+{
+    int saved = c->path->len;
+
+    if (saved > 0)
+        c->path->len--;
+    problem(c, "$options", type, msg, arg);
+    c->path->len = saved;
+}
+
 static const char *regex_options(struct compiler *c, const bson_iter_t *ops,
                                  uint32_t *flags)
 {
@@ -237,8 +250,8 @@ static const char *regex_options(struct compiler *c, const bson_iter_t *ops,
     *flags = 0;
     if (bson_iter_recurse(ops, &it) && bson_iter_find(&it, "$options")) {
         if (!BSON_ITER_HOLDS_UTF8(&it)) {
-            problem(c, "$options", "string_type", "%s must be a string",
-                    "$options");
+            options_problem(c, "string_type", "%s must be a string",
+                            "$options");
             return opts;
         }
         opts = bson_iter_utf8(&it, NULL);
@@ -252,9 +265,12 @@ static const char *regex_options(struct compiler *c, const bson_iter_t *ops,
             *flags |= PCRE2_DOTALL;
         else if (*p == 'x')
             *flags |= PCRE2_EXTENDED;
-        else
-            problem(c, "$options", "value_error",
-                    "unknown regex option \"%s\" (use i, m, s, x)", opts);
+        else {
+            options_problem(c, "value_error",
+                            "unknown regex option in \"%s\" (use i, m, s, x)",
+                            opts);
+            break;
+        }
     }
     return opts;
 }
@@ -270,7 +286,7 @@ static struct fnode *compile_regex_pred(struct compiler *c, const char *path,
     if (p == NULL)
         return NULL;
     if (!BSON_ITER_HOLDS_UTF8(val)) {
-        problem(c, "$regex", "string_type", "%s must be a string", "$regex");
+        problem(c, NULL, "string_type", "%s must be a string", "$regex");
         return NULL;
     }
     p->regex_src = bson_iter_utf8(val, &n);
@@ -279,7 +295,7 @@ static struct fnode *compile_regex_pred(struct compiler *c, const char *path,
     if (p->ops == NULL)
         return NULL;
     p->nops = 1;
-    p->ops[0].re = compile_regex(c, p->regex_src, n, flags, "$regex");
+    p->ops[0].re = compile_regex(c, p->regex_src, n, flags, NULL);
     return p;
 }
 
@@ -861,9 +877,10 @@ static bool equals_operand(const struct filter *f, const bson_value_t *v,
 {
     bool comparable;
 
-    if (o->re != NULL)
-        return v->value_type == BSON_TYPE_UTF8 &&
-               regex_match(f, o->re, v->value.v_utf8.str, v->value.v_utf8.len);
+    /* Folding is about strings: a date still meets an ISO operand as a
+     * date, and other values compare as they are. */
+    if (o->re != NULL && v->value_type == BSON_TYPE_UTF8)
+        return regex_match(f, o->re, v->value.v_utf8.str, v->value.v_utf8.len);
     return compare_operand(v, o, &comparable) == 0 && comparable;
 }
 

@@ -348,6 +348,20 @@ static void target_name(char *out, size_t cap, bool on_key, int index)
         snprintf(out, cap, "m%d", index);
 }
 
+/* Whether a having target holds dates: a date_trunc key, or the extreme
+ * or first/last of a date field. */
+static bool target_is_date(const struct agg_request *req,
+                           const struct agg_having *h)
+{
+    if (h->on_key)
+        return req->keys[h->index].kind == KEY_TRUNC;
+    const struct agg_metric *m = &req->metrics[h->index];
+    bool picks = m->fn == AGG_MIN || m->fn == AGG_MAX || m->fn == AGG_FIRST ||
+                 m->fn == AGG_LAST;
+    return picks && m->field.path != NULL &&
+           filter_path_is_date(req->bucket, m->field.path);
+}
+
 static void having_stage(struct jw *w, const struct agg_request *req)
 {
     static const char *const ops[] = {"$gt", "$gte", "$lt",
@@ -366,7 +380,14 @@ static void having_stage(struct jw *w, const struct agg_request *req)
         jw_key(w, name);
         jw_object_begin(w);
         jw_key(w, ops[h->op]);
-        value_write_json(w, &h->value);
+        if (h->has_date && target_is_date(req, h)) {
+            jw_object_begin(w);
+            jw_key(w, "$date");
+            jw_date(w, h->date_ms);
+            jw_object_end(w);
+        } else {
+            value_write_json(w, &h->value);
+        }
         jw_object_end(w);
         jw_object_end(w);
     }

@@ -191,7 +191,25 @@ out:
 
 /* --- range_buckets ----------------------------------------------------- */
 
-/* The label of a boundary: its shortest number form ("60", "2.5"). */
+/* Drops what an exponent does not need: "1e-06" -> "1e-6", "1e+21" ->
+ * "1e21". */
+static void shorten_exponent(char *text)
+{
+    char *e = strchr(text, 'e');
+
+    if (e == NULL)
+        return;
+    char *digits = e + 1 + (e[1] == '+' || e[1] == '-');
+    char *first = digits;
+    while (*first == '0' && first[1] != '\0')
+        first++;
+    memmove(digits, first, strlen(first) + 1);
+    if (e[1] == '+')
+        memmove(e + 1, e + 2, strlen(e + 2) + 1);
+}
+
+/* The label of a boundary: its shortest number form ("60", "2.5",
+ * "1e-6"). */
 static const char *number_label(struct arena *a, const bson_iter_t *it)
 {
     char text[40];
@@ -201,6 +219,7 @@ static const char *number_label(struct arena *a, const bson_iter_t *it)
     else
         snprintf(text, sizeof(text), "%lld",
                  (long long)bson_iter_as_int64(it));
+    shorten_exponent(text);
     return arena_strndup(a, text, strlen(text));
 }
 
@@ -417,6 +436,10 @@ static void parse_condition(struct validator *v, const bson_iter_t *obj,
         problem(v, "value", "type_error", "must be a number or a string");
     else
         h->value = *bson_iter_value(&val);
+    if (h->value.value_type == BSON_TYPE_UTF8)
+        h->has_date = clock_parse_iso8601(h->value.value.v_utf8.str,
+                                          h->value.value.v_utf8.len,
+                                          &h->date_ms);
 }
 
 static void parse_having(struct validator *v)

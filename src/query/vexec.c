@@ -143,7 +143,7 @@ static bool compile_node(struct vplan *p, struct arena *a,
 static bool collect(struct vplan *p, struct arena *a)
 {
     const struct agg_request *req = p->req;
-    int max = req->nkeys + req->nmetrics + 1;
+    int max = req->nkeys + req->nmetrics + 2;
 
     if (req->filter != NULL)
         max += count_preds(((struct filter *)req->filter)->root);
@@ -159,6 +159,12 @@ static bool collect(struct vplan *p, struct arena *a)
         p->filter = arena_zalloc(a, sizeof(*p->filter));
         if (p->filter == NULL || !compile_node(p, a, p->f->root, p->filter))
             return false;
+    }
+    if (req->unwind != NULL) {
+        /* The element itself: its column carries the element index. */
+        struct agg_path element = {.path = req->unwind, .from_element = true,
+                                   .rest = ""};
+        col_for(p, &element);
     }
     for (int i = 0; i < req->nkeys; i++)
         p->keys[i] = (struct vkey){.k = &req->keys[i],
@@ -180,6 +186,17 @@ static bool metric_tolerates_other(enum agg_fn fn)
     return fn == AGG_SUM || fn == AGG_AVG || fn == AGG_COUNT;
 }
 
+static void mark_filter(const struct vnode *n, bool *strict)
+{
+    if (n->kind == FN_PRED)
+        strict[n->pred.col.index] = true;
+    for (int i = 0; i < n->nkids; i++)
+        mark_filter(&n->kids[i], strict);
+}
+
+/* The columns whose values are compared, keyed or collected must hold
+ * scalars only; the others (summed or counted, or only there to number
+ * the unwound elements) may hold anything. */
 static bool columns_fit(struct vplan *p)
 {
     const struct cc_view *v = &p->view;
@@ -188,13 +205,8 @@ static bool columns_fit(struct vplan *p)
 
     if (strict == NULL)
         return false;
-    for (int i = 0; i < p->nneeds; i++)
-        strict[i] = true;
-    for (int i = 0; i < p->req->nmetrics; i++)
-        if (p->metrics[i].col.index >= 0 &&
-            metric_tolerates_other(p->metrics[i].m->fn))
-            strict[p->metrics[i].col.index] = false;
-    /* A column shared by a strict use stays strict. */
+    if (p->filter != NULL)
+        mark_filter(p->filter, strict);
     for (int i = 0; i < p->req->nkeys; i++)
         strict[p->keys[i].col.index] = true;
     for (int i = 0; i < p->req->nmetrics; i++)
@@ -1293,6 +1305,10 @@ int agg_execute_columns(struct agg_plan *plan, const struct vexec_env *env,
         nthreads = MAX_THREADS;
 
     rc = run_threads(&p, plan, env, th, nthreads, &memory, e);
+    if (rc == 0 && filter_failed(plan->req->filter))
+        rc = err_set(e, ERR_LIMIT,
+                     "a regular expression in filters hit its match limit "
+                     "(too much backtracking); simplify the pattern");
     struct agg_ctx c = {.req = plan->req, .lim = &plan->lim,
                         .arena = plan->arena, .memory = &memory, .e = e};
     if (rc == 0)
