@@ -49,7 +49,8 @@ struct agg_vallist {
 };
 
 struct agg_table {
-    struct agg_ctx *c;
+    struct agg_ctx *c;       /* valid during agg_execute only */
+    int nmetrics;            /* for closing, after agg_execute returned */
     struct agg_group **groups;
     size_t n, cap;
     uint32_t *slots;
@@ -383,6 +384,7 @@ int stage_accumulate_open(struct agg_ctx *c, struct agg_table **out)
         return err_set(c->e, ERR_NOMEM, "out of memory aggregating");
     }
     t->c = c;
+    t->nmetrics = c->req->nmetrics;
     *out = t;
     return 0;
 }
@@ -511,7 +513,7 @@ void stage_accumulate_close(struct agg_table *t)
     if (t == NULL)
         return;
     for (size_t i = 0; i < t->n; i++) {
-        for (int j = 0; j < t->c->req->nmetrics; j++) {
+        for (int j = 0; j < t->nmetrics; j++) {
             agg_valset_free(t->groups[i]->accs[j].set);
             agg_vallist_free(t->groups[i]->accs[j].list);
         }
