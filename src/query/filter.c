@@ -897,6 +897,31 @@ static bool candidate_test(const struct filter *f, const struct fnode *n,
 static bool node_eval(const struct filter *f, const struct fnode *n,
                       bson_iter_t *members);
 
+/* $elemMatch with operators: the query on one element itself. The
+ * negative operators hold when their positive test fails. */
+static bool element_test(const struct filter *f, const struct fnode *n,
+                         const bson_value_t *v)
+{
+    if (n->kind != FN_PRED) {
+        bool any = false, all = true;
+        for (int i = 0; i < n->nkids; i++) {
+            bool hit = element_test(f, n->kids[i], v);
+            any = any || hit;
+            all = all && hit;
+        }
+        return n->kind == FN_AND ? all : n->kind == FN_OR ? any : !any;
+    }
+    switch (n->op) {
+    case OP_NE:
+    case OP_NIN:
+        return !candidate_test(f, n, v);
+    case OP_EXISTS:
+        return n->flag;
+    default:
+        return candidate_test(f, n, v);
+    }
+}
+
 /* Tests about the value at the end of the path as a whole. */
 static bool whole_test(const struct filter *f, const struct fnode *n,
                        const bson_iter_t *it)
@@ -917,10 +942,7 @@ static bool whole_test(const struct filter *f, const struct fnode *n,
     while (bson_iter_next(&arr)) {
         bson_iter_t members;
         if (n->sub_on_value) {
-            bool all = true;
-            for (int i = 0; i < n->sub->nkids && all; i++)
-                all = candidate_test(f, n->sub->kids[i], bson_iter_value(&arr));
-            if (all)
+            if (element_test(f, n->sub, bson_iter_value(&arr)))
                 return true;
         } else if (BSON_ITER_HOLDS_DOCUMENT(&arr) &&
                    bson_iter_recurse(&arr, &members) &&
