@@ -37,11 +37,15 @@ enum agg_fn {
 const char *agg_fn_name(enum agg_fn fn);
 
 /* A field path as a row sees it: from the object, or (when it is the
- * unwound path or below it) from the unwound element. */
+ * unwound path or below it) from the unwound element, or (when it is
+ * above the unwound path) from the object with the element in place of
+ * the array, as after MongoDB's $unwind. */
 struct agg_path {
     const char *path;        /* as written */
     bool from_element;
     const char *rest;        /* below the element ("" for the element) */
+    bool above_element;
+    const char *down;        /* from the path to the unwound field */
 };
 
 enum agg_key_kind { KEY_VALUE, KEY_TRUNC, KEY_PART, KEY_RANGE };

@@ -114,6 +114,12 @@ static struct agg_path path_for(const struct agg_request *req, const char *p)
         out.from_element = true;
         out.rest = p[n] == '\0' ? "" : p + n + 1;
     }
+    size_t plen = p != NULL ? strlen(p) : 0;
+    if (p != NULL && n > plen && strncmp(p, req->unwind, plen) == 0 &&
+        req->unwind[plen] == '.') {
+        out.above_element = true;
+        out.down = req->unwind + plen + 1;
+    }
     return out;
 }
 
