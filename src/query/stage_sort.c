@@ -43,6 +43,8 @@ static int compare_groups(const void *pa, const void *pb, void *arg)
 void stage_sort(const struct agg_request *req, struct agg_group **groups,
                 size_t n)
 {
+    if (n < 2)
+        return; /* groups is NULL when there are none */
     qsort_r(groups, n, sizeof(*groups), compare_groups, (void *)req);
 }
 
