@@ -277,7 +277,8 @@ static struct fnode *compile_regex_pred(struct compiler *c, const char *path,
     if (p->ops == NULL)
         return NULL;
     p->nops = 1;
-    p->ops[0].re = compile_regex(c, p->regex_src, n, flags, "$regex");
+    /* compile_operator has put "$regex" in the location already. */
+    p->ops[0].re = compile_regex(c, p->regex_src, n, flags, NULL);
     return p;
 }
 
@@ -322,8 +323,8 @@ static struct fnode *compile_elem_match(struct compiler *c, struct fnode *p,
     }
     bson_iter_recurse(it, &first);
     p->sub_on_value = bson_iter_next(&first) &&
-                      bson_iter_key(&first)[0] == '$' &&
-                      mongo_op(bson_iter_key(&first)) >= 0;
+                      (mongo_op(bson_iter_key(&first)) >= 0 ||
+                       strcmp(bson_iter_key(&first), "$not") == 0);
     if (!p->sub_on_value) {
         p->sub = compile_query(c, it);
         return p;
@@ -822,7 +823,10 @@ static bool equals_operand(const struct filter *f, const bson_value_t *v,
 {
     bool comparable;
 
-    if (o->re != NULL)
+    /* A caseless string test, except that a date compares with an ISO
+     * 8601 operand as a date. */
+    if (o->re != NULL &&
+        !(v->value_type == BSON_TYPE_DATE_TIME && o->has_date))
         return v->value_type == BSON_TYPE_UTF8 &&
                regex_match(f, o->re, v->value.v_utf8.str, v->value.v_utf8.len);
     return compare_operand(v, o, &comparable) == 0 && comparable;

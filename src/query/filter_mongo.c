@@ -89,11 +89,12 @@ static void write_op(struct jw *w, const char *path, const char *op,
     jw_object_end(w);
 }
 
-/* One equality test of an operand, caseless or exact. */
+/* One equality test of an operand, caseless or exact (a date field
+ * against an ISO 8601 operand is a date equality). */
 static void write_equal(struct jw *w, const struct fnode *n,
                         const struct operand *o)
 {
-    if (o->re != NULL)
+    if (o->re != NULL && !(n->path_is_date && o->has_date))
         write_regex(w, n->path, o->v.value.v_utf8.str, o->v.value.v_utf8.len,
                     "^", "$", true, true);
     else
