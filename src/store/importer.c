@@ -377,7 +377,8 @@ const struct importer_reject *importer_rejects(struct importer *im,
 {
     /* Lines that do not parse are rejected when read, the others when
      * their batch is written: report them in line order. */
-    qsort(im->rejects, im->nrejects, sizeof(*im->rejects), by_line);
+    if (im->nrejects > 1) /* rejects is NULL when there are none */
+        qsort(im->rejects, im->nrejects, sizeof(*im->rejects), by_line);
     *n = im->nrejects;
     return im->rejects;
 }
