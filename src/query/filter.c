@@ -14,8 +14,10 @@
 #include "query/filter_internal.h"
 
 #include <pcre2.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/clock.h"
@@ -775,22 +777,65 @@ bool filter_failed(const struct filter *f)
 /* --- evaluating -------------------------------------------------------- */
 
 /* One match data per thread: every pattern needs only the overall match,
- * and one pair fits all of them. */
-static _Thread_local pcre2_match_data *thread_md;
-static _Thread_local pcre2_match_context *thread_mctx;
+ * and one pair fits all of them. It is kept under a thread-specific key
+ * whose destructor frees it when the thread ends (worker threads end at
+ * shutdown). */
+struct match_state {
+    pcre2_match_data *md;
+    pcre2_match_context *mctx;
+};
+
+static pthread_key_t match_key;
+static pthread_once_t match_once = PTHREAD_ONCE_INIT;
+static bool match_key_ok;
+
+static void match_state_free(void *p)
+{
+    struct match_state *st = p;
+
+    pcre2_match_data_free(st->md);
+    pcre2_match_context_free(st->mctx);
+    free(st);
+}
+
+static void match_key_create(void)
+{
+    match_key_ok = pthread_key_create(&match_key, match_state_free) == 0;
+}
+
+static struct match_state *match_state_get(void)
+{
+    pthread_once(&match_once, match_key_create);
+    if (!match_key_ok)
+        return NULL;
+    struct match_state *st = pthread_getspecific(match_key);
+    if (st != NULL)
+        return st;
+    st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return NULL;
+    st->md = pcre2_match_data_create(1, NULL);
+    st->mctx = pcre2_match_context_create(NULL);
+    if (st->md == NULL || st->mctx == NULL ||
+        pthread_setspecific(match_key, st) != 0) {
+        match_state_free(st);
+        return NULL;
+    }
+    pcre2_set_match_limit(st->mctx, FILTER_REGEX_MATCH_LIMIT);
+    pcre2_set_depth_limit(st->mctx, FILTER_REGEX_MATCH_LIMIT / 10);
+    return st;
+}
 
 static bool regex_match(const struct filter *f, pcre2_code *re,
                         const char *s, size_t n)
 {
-    if (thread_md == NULL) {
-        thread_md = pcre2_match_data_create(1, NULL);
-        thread_mctx = pcre2_match_context_create(NULL);
-        pcre2_set_match_limit(thread_mctx, FILTER_REGEX_MATCH_LIMIT);
-        pcre2_set_depth_limit(thread_mctx, FILTER_REGEX_MATCH_LIMIT / 10);
-    }
-    if (thread_md == NULL || re == NULL)
+    struct match_state *st = match_state_get();
+
+    if (st == NULL || re == NULL) {
+        atomic_store(&((struct filter *)f)->failed, true);
         return false;
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, thread_md, thread_mctx);
+    }
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, st->md, st->mctx);
     if (rc >= 0)
         return true;
     if (rc != PCRE2_ERROR_NOMATCH)
