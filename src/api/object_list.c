@@ -474,6 +474,7 @@ out:
     free(out.rows);
     buf_release(&out.scratch);
     page_params_release(&lr.page);
+    filter_release(lr.filter); /* its compiled regular expressions */
     arena_release(&arena);
     api_end(&c);
 }
