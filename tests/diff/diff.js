@@ -17,8 +17,10 @@
  *   TALLY_DIFF_OBJECTS   number of objects (default 400)
  *   TALLY_DIFF_KEEP      keep the data folder (for `tally aggregate`)
  *
- * Prints the seed first and "N passed, M failed" last; exits non-zero on
- * any mismatch.
+ * Prints the seed first and "N passed, M failed" last (requests that
+ * matched and did not); exits non-zero on any mismatch. A run that never
+ * sent one of the contract's request fields or options (requests.js,
+ * ALL_FEATURES) counts one more failure.
  */
 const { spawn } = require('child_process');
 const fs = require('fs');
@@ -27,7 +29,8 @@ const os = require('os');
 const path = require('path');
 
 const { makeRng, makeObject, toJsonLine } = require('./gen');
-const { makeRequest, makePools } = require('./requests');
+const { makeRequest, makePools, features, ALL_FEATURES } =
+    require('./requests');
 const { runPipeline } = require('./oracle');
 
 const ROOT = path.resolve(__dirname, '..', '..');
@@ -255,9 +258,11 @@ async function main() {
         const rng = makeRng(SEED);
         const { call, objects } = await setUp(server, rng);
         const pools = makePools(objects);
+        const covered = new Set();
         for (let i = 0; i < REQUESTS; i++) {
             const req = makeRequest(rng, pools);
             current = req;
+            features(req).forEach((f) => covered.add(f));
             const bad = await check(call, objects, req, i % 5 === 0);
             if (bad === null) {
                 passed++;
@@ -269,6 +274,15 @@ async function main() {
             else
                 console.log(`--- mismatch in request ${i}: ${bad.why}: ` +
                     JSON.stringify(req));
+        }
+        current = null;
+        const missing = ALL_FEATURES.filter((f) => !covered.has(f));
+        console.log(`coverage: ${ALL_FEATURES.length - missing.length} of ` +
+            `${ALL_FEATURES.length} request fields and options sent`);
+        if (missing.length > 0) {
+            console.log('never sent (raise TALLY_DIFF_REQUESTS): ' +
+                missing.join(' '));
+            failed++;
         }
     } catch (e) {
         console.log('stopped: ' + e.message);

@@ -129,7 +129,8 @@ function elemMatch(r, pools) {
     }
     const ops = [{ $in: r.some(TAGS, 1, 3) }, { $ne: r.pick(TAGS) },
         { $gt: 'c', $lt: 's' }, { $regex: '^r', $options: 'i' },
-        { $nin: r.some(TAGS, 1, 2) }, { $eq: r.pick(TAGS) }];
+        { $nin: r.some(TAGS, 1, 2) }, { $eq: r.pick(TAGS) },
+        { $not: { $regex: '^r' } }, { $exists: true }];
     return { 'metadata.tags': { $elemMatch: r.pick(ops) } };
 }
 
@@ -384,4 +385,126 @@ function makeRequest(r, pools) {
     return req;
 }
 
-module.exports = { makeRequest, makePools };
+/* --- coverage ----------------------------------------------------------
+ * Every request field and option the contract names; the run fails when
+ * one of them was never sent. */
+
+const ALL_FEATURES = [].concat(
+    ['group_by', 'group_by:empty', 'alias', 'alias:null', 'range_buckets',
+        'boundaries:int', 'boundaries:fraction', 'default_bucket',
+        'count:no-field', 'count:field', 'count_distinct:distinct_field',
+        'count_distinct:field', 'function:case', 'filters:query',
+        'filters:list', 'unwind', 'unwind:$', 'having:key', 'having:metric',
+        'sort_by:key', 'sort_by:metric', 'sort_direction:asc',
+        'sort_direction:desc', 'limit', 'unknown_key', 'optional:null',
+        'list:nested', 'case_sensitive:true', 'case_sensitive:false',
+        'query:implicit_eq', '$options'],
+    TRUNC_UNITS.map((u) => 'date_trunc:' + u),
+    PART_UNITS.map((u) => 'date_part:' + u),
+    FUNCTIONS.map((f) => 'fn:' + f),
+    HAVING_OPS.map((o) => 'having:' + o),
+    ['$eq', '$ne', '$gt', '$gte', '$lt', '$lte', '$in', '$nin', '$exists',
+        '$regex', '$not', '$size', '$all', '$elemMatch', '$and', '$or',
+        '$nor'].map((o) => 'query:' + o),
+    ['eq', 'ne', 'gt', 'gte', 'lt', 'lte', 'in', 'nin', 'contains',
+        'starts_with', 'ends_with', 'regex', 'exists', 'is_null', 'text',
+        'AND', 'OR', 'NOT'].map((o) => 'list:' + o));
+
+function queryFeatures(q, out) {
+    for (const [k, v] of Object.entries(q)) {
+        if (k === '$and' || k === '$or' || k === '$nor') {
+            out.add('query:' + k);
+            v.forEach((x) => queryFeatures(x, out));
+        } else if (v && typeof v === 'object' && !Array.isArray(v) &&
+            Object.keys(v).some((o) => o.startsWith('$'))) {
+            for (const [o, arg] of Object.entries(v)) {
+                out.add(o === '$options' ? '$options' : 'query:' + o);
+                if (o === '$not' || o === '$elemMatch')
+                    queryFeatures({ x: arg }, out);
+            }
+        } else {
+            out.add('query:implicit_eq');
+        }
+    }
+}
+
+function listFeatures(l, out, depth) {
+    if (depth > 0)
+        out.add('list:nested');
+    if ('case_sensitive' in l)
+        out.add('case_sensitive:' + l.case_sensitive);
+    for (const part of ['AND', 'OR', 'NOT']) {
+        if (!l[part])
+            continue;
+        out.add('list:' + part);
+        for (const c of l[part]) {
+            if (c.operator)
+                out.add('list:' + c.operator);
+            else
+                listFeatures(c, out, depth + 1);
+        }
+    }
+}
+
+function features(req) {
+    const out = new Set();
+    const keys = (req.group_by || []).map((k) => k.alias || k.field)
+        .concat((req.range_buckets || []).map((b) => b.field));
+    if (req.group_by)
+        out.add(req.group_by.length ? 'group_by' : 'group_by:empty');
+    for (const k of req.group_by || []) {
+        if (k.alias)
+            out.add('alias');
+        if (k.alias === null)
+            out.add('alias:null');
+        if (k.date_trunc)
+            out.add('date_trunc:' + k.date_trunc);
+        if (k.date_part)
+            out.add('date_part:' + k.date_part);
+    }
+    for (const b of req.range_buckets || []) {
+        out.add('range_buckets');
+        out.add(b.boundaries.every(Number.isInteger) ? 'boundaries:int' :
+            'boundaries:fraction');
+        if ('default_bucket' in b)
+            out.add('default_bucket');
+    }
+    for (const m of req.aggregations) {
+        const fn = m.function.toLowerCase();
+        out.add('fn:' + fn);
+        if (fn !== m.function)
+            out.add('function:case');
+        if (fn === 'count')
+            out.add(m.field ? 'count:field' : 'count:no-field');
+        if (fn === 'count_distinct')
+            out.add(m.distinct_field ? 'count_distinct:distinct_field' :
+                'count_distinct:field');
+    }
+    if (req.filters) {
+        const list = ['AND', 'OR', 'NOT'].some((k) => k in req.filters);
+        out.add(list ? 'filters:list' : 'filters:query');
+        if (list)
+            listFeatures(req.filters, out, 0);
+        else
+            queryFeatures(req.filters, out);
+    }
+    if (req.unwind)
+        out.add(req.unwind.startsWith('$') ? 'unwind:$' : 'unwind');
+    for (const h of req.having || []) {
+        out.add('having:' + h.operator);
+        out.add(keys.includes(h.field) ? 'having:key' : 'having:metric');
+    }
+    if (req.sort_by)
+        out.add(keys.includes(req.sort_by) ? 'sort_by:key' : 'sort_by:metric');
+    if (req.sort_direction)
+        out.add('sort_direction:' + req.sort_direction);
+    if (req.limit)
+        out.add('limit');
+    if ('description' in req)
+        out.add('unknown_key');
+    if (Object.values(req).some((v) => v === null))
+        out.add('optional:null');
+    return out;
+}
+
+module.exports = { makeRequest, makePools, features, ALL_FEATURES };
