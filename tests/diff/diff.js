@@ -188,11 +188,18 @@ function same(a, b) {
 }
 
 async function listIds(call, filters) {
-    const r = await call('POST', '/v1/buckets/diff/objects/list?limit=1000',
-        { filters });
-    if (r.status !== 200)
-        return 'HTTP ' + r.status + ' ' + r.text;
-    return r.json.results.map((o) => o.object_id);
+    const ids = [];
+    let cursor = null;
+    do {
+        const q = cursor ? '&cursor=' + encodeURIComponent(cursor) : '';
+        const r = await call('POST', '/v1/buckets/diff/objects/list?limit=1000'
+            + q, { filters });
+        if (r.status !== 200)
+            return 'HTTP ' + r.status + ' ' + r.text;
+        ids.push(...r.json.results.map((o) => o.object_id));
+        cursor = r.json.pagination && r.json.pagination.next_cursor;
+    } while (cursor);
+    return ids;
 }
 
 /* One request: null when the server and mingo agree, else a report. */
