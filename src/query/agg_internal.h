@@ -117,6 +117,8 @@ struct agg_acc {
     bson_value_t v;          /* min, max, first, last */
     struct agg_valset *set;  /* count_distinct, add_to_set */
     struct agg_vallist *list;/* push */
+    uint8_t *owned;          /* min, max, last: a built value (malloc'd, */
+    size_t owned_cap;        /* reused as it is replaced row after row) */
 };
 
 struct agg_group {

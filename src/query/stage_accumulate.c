@@ -18,7 +18,8 @@
  * space and are copied into the result's arena before the row ends.
  * Sets (count_distinct, add_to_set) and lists (push) grow with malloc and
  * are charged to the request's memory budget (max_memory_bytes), checked
- * at every insertion; the group count is checked against max_groups when
+ * at every insertion; so is the buffer where min, max and last keep a
+ * built value, reused as the value is replaced; the group count is checked against max_groups when
  * a group is created. Either limit stops the run with ERR_LIMIT: a partial
  * answer is never returned.
  *
@@ -82,6 +83,33 @@ static int keep(struct agg_ctx *c, const bson_value_t *v, bool built,
     }
     if (value_copy_to_arena(c->arena, v, out) != 0)
         return err_set(c->e, ERR_NOMEM, "out of memory aggregating");
+    return 0;
+}
+
+/* A value that later rows may replace (min, max, last): one built in
+ * scratch goes to the accumulator's own buffer, reused, rather than to the
+ * arena, which would grow by a copy per row. */
+static int keep_replaceable(struct agg_ctx *c, struct agg_acc *a,
+                            const bson_value_t *v, bool built)
+{
+    if (!built || (v->value_type != BSON_TYPE_ARRAY &&
+                   v->value_type != BSON_TYPE_DOCUMENT))
+        return keep(c, v, built, &a->v);
+
+    uint32_t len = v->value.v_doc.data_len;
+    if (len > a->owned_cap) {
+        uint8_t *p = realloc(a->owned, len);
+        if (p == NULL)
+            return err_set(c->e, ERR_NOMEM, "out of memory aggregating");
+        int rc = charge(c, len - a->owned_cap);
+        a->owned = p;
+        a->owned_cap = len;
+        if (rc != 0)
+            return rc;
+    }
+    memcpy(a->owned, v->value.v_doc.data, len);
+    a->v = *v;
+    a->v.value.v_doc.data = a->owned;
     return 0;
 }
 
@@ -249,7 +277,7 @@ static int add_value(struct agg_ctx *c, const struct agg_metric *m,
                 return 0;
         }
         a->has = true;
-        return keep(c, v, built, &a->v);
+        return keep_replaceable(c, a, v, built);
     case AGG_FIRST:
     case AGG_LAST:
         if (m->fn == AGG_FIRST && a->has)
@@ -259,7 +287,8 @@ static int add_value(struct agg_ctx *c, const struct agg_metric *m,
             a->v.value_type = BSON_TYPE_NULL;
             return 0;
         }
-        return keep(c, v, built, &a->v);
+        return m->fn == AGG_FIRST ? keep(c, v, built, &a->v)
+                                  : keep_replaceable(c, a, v, built);
     default:
         return 0;
     }
@@ -516,6 +545,7 @@ void stage_accumulate_close(struct agg_table *t)
         for (int j = 0; j < t->nmetrics; j++) {
             agg_valset_free(t->groups[i]->accs[j].set);
             agg_vallist_free(t->groups[i]->accs[j].list);
+            free(t->groups[i]->accs[j].owned);
         }
     }
     free(t->groups);

@@ -151,6 +151,7 @@ static int run(struct agg_fixture *fx, const bson_t *body, struct buf *out,
         rc = agg_encode(plan, res, 0.0, out, e);
     agg_result_free(res);
     agg_request_release(req);
+    fx->arena_used = arena.used;
     arena_release(&arena);
     store_read_end(&t);
     return rc;

@@ -32,6 +32,7 @@ struct agg_fixture {
     char ns_id[IDS_MAX];
     struct query_limits limits;
     bool ok;                 /* opened and every import went through */
+    size_t arena_used;       /* by the last request that ran */
 };
 
 /* Opens a store and creates a namespace and bucket "b" whose

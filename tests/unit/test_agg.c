@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "agg_fixture.h"
+#include "base/buf.h"
 #include "query/value.h"
 #include "test.h"
 
@@ -425,6 +426,44 @@ TEST(function_names_case_insensitive)
     EXPECT_RESULTS("{}", VALUES,
                    ONE_METRIC("Add_To_Set", "\"field\": \"metadata.v\","),
                    ONE_GROUP("[null,1,2.5,\"2\",[1,2]]"));
+}
+
+TEST(last_min_max_of_built_values_do_not_grow_per_row)
+{
+    /* metadata.items.s is built row after row (an array gathered through
+     * an array); last and max keep one copy each, not one per row. */
+    struct agg_fixture fx;
+    struct buf lines = BUF_INIT;
+    struct err e;
+    char line[512];
+
+    for (int i = 0; i < 3000; i++) {
+        snprintf(line, sizeof(line),
+                 "{\"metadata\": {\"items\": [{\"s\": \"%04d%0100d\"},"
+                 " {\"s\": \"z\"}]}}\n", i, 0);
+        buf_adds(&lines, line);
+    }
+    buf_addc(&lines, '\0');
+    err_init(&e);
+    CHECK(agg_fixture_open(&fx, "{}") &&
+          agg_fixture_import(&fx, lines.data));
+    char *answer = agg_fixture_run(
+        &fx,
+        "{\"range_buckets\": [{\"field\": \"x\", \"boundaries\": [0]}],"
+        " \"aggregations\": ["
+        "{\"function\": \"last\", \"field\": \"metadata.items.s\","
+        " \"alias\": \"l\"},"
+        "{\"function\": \"max\", \"field\": \"metadata.items.s\","
+        " \"alias\": \"m\"}]}",
+        &e);
+    CHECK(answer && strstr(answer, "\"l\":[\"2999") &&
+          strstr(answer, "\"m\":[\"2999"));
+    /* 3000 rows of 120-byte arrays would be 360 KB per metric. */
+    CHECK(fx.arena_used < 64 * 1024);
+    free(answer);
+    err_release(&e);
+    buf_release(&lines);
+    agg_fixture_close(&fx);
 }
 
 /* --- having, sort, limit ----------------------------------------------- */
