@@ -847,6 +847,7 @@ struct eval {
     const struct filter *f;
     const struct fnode *n;
     bool reached;            /* some value was at the end of the path */
+    bool missing;            /* somewhere the path did not resolve */
 };
 
 /* Value tests, one candidate at a time. */
@@ -1055,14 +1056,21 @@ static bool walk_array(struct eval *ev, const bson_iter_t *arr, int depth)
     return false;
 }
 
-/* members iterates a document; comps[depth..] is the rest of the path. */
+/* members iterates a document; comps[depth..] is the rest of the path.
+ * Where the path does not resolve in a document (the member is absent, or
+ * a scalar stands where the path goes on), the value is missing, which
+ * equals null; elements of an array that are not objects, and an empty
+ * array, add nothing (MongoDB: {a: [{}]} and {a: [{}, {b: 1}]} match
+ * {"a.b": null}; {a: []} and {a: [5, {b: 1}]} do not). */
 static bool walk(struct eval *ev, bson_iter_t *members, int depth)
 {
     const char *comp = ev->n->comps[depth];
     bson_iter_t child;
 
-    if (!bson_iter_find(members, comp))
+    if (!bson_iter_find(members, comp)) {
+        ev->missing = true;
         return false;
+    }
     if (depth + 1 == ev->n->ncomps)
         return visit_end(ev, members);
     if (BSON_ITER_HOLDS_DOCUMENT(members) &&
@@ -1070,9 +1078,14 @@ static bool walk(struct eval *ev, bson_iter_t *members, int depth)
         return walk(ev, &child, depth + 1);
     if (BSON_ITER_HOLDS_ARRAY(members))
         return walk_array(ev, members, depth + 1);
+    ev->missing = true;
     return false;
 }
 
+static bool pred_eval(const struct filter *f, const struct fnode *n,
+                      bson_iter_t *members);
+
+/* $all: every operand as an equality ({f: a} and {f: b}). */
 static bool all_test(const struct filter *f, const struct fnode *n,
                      const bson_iter_t *members)
 {
@@ -1080,56 +1093,49 @@ static bool all_test(const struct filter *f, const struct fnode *n,
         return false;
     for (int i = 0; i < n->nops; i++) {
         struct fnode one = *n;
-        struct eval ev = {f, &one, false};
-        bson_iter_t m = *members;
         one.op = OP_EQ;
         one.ops = &n->ops[i];
         one.nops = 1;
-        if (!walk(&ev, &m, 0))
+        if (!pred_eval(f, &one, (bson_iter_t *)members))
             return false;
     }
     return true;
 }
 
+static bool has_null_operand(const struct fnode *n)
+{
+    for (int i = 0; i < n->nops; i++)
+        if (n->ops[i].v.value_type == BSON_TYPE_NULL)
+            return true;
+    return false;
+}
+
 static bool pred_eval(const struct filter *f, const struct fnode *n,
                       bson_iter_t *members)
 {
-    struct eval ev = {f, n, false};
+    struct eval ev = {f, n, false, false};
     bson_iter_t m = *members;
 
     if (n->op == OP_ALL)
         return all_test(f, n, members);
 
+    /* Missing equals null: {f: null}, {f: {$in: [null]}}, {f: {$gte: null}}
+     * hold, {f: {$ne: null}} does not. */
     bool hit = walk(&ev, &m, 0);
+    bool missing_is_null = ev.missing && has_null_operand(n);
     switch (n->op) {
     case OP_EXISTS:
         return ev.reached == n->flag;
     case OP_NE:
     case OP_NIN:
-        /* Missing counts as null: {f: {$ne: null}} wants a value. */
-        if (!ev.reached) {
-            for (int i = 0; i < n->nops; i++)
-                if (n->ops[i].v.value_type == BSON_TYPE_NULL)
-                    return false;
-            return true;
-        }
-        return !hit;
+        return !hit && !missing_is_null;
     case OP_IS_NULL:
-        return n->flag ? (!ev.reached || hit) : (ev.reached && !hit);
+        return n->flag == (hit || ev.missing);
     case OP_EQ:
     case OP_IN:
-        if (!ev.reached) {
-            for (int i = 0; i < n->nops; i++)
-                if (n->ops[i].v.value_type == BSON_TYPE_NULL)
-                    return true;
-            return false;
-        }
-        return hit;
     case OP_GTE:
     case OP_LTE:
-        if (!ev.reached && n->ops[0].v.value_type == BSON_TYPE_NULL)
-            return true;
-        return hit;
+        return hit || missing_is_null;
     default:
         return hit;
     }

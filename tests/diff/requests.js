@@ -92,10 +92,11 @@ function flipCase(r, s) {
     return roll < 0.3 ? s.toUpperCase() : roll < 0.5 ? s.toLowerCase() : s;
 }
 
-/* Paths that may cross an array of objects: null operands are left out
- * there (EXCEPTIONS.md). */
+/* Paths that may cross an array (of objects, or by position): null
+ * operands and is_null are left out there (EXCEPTIONS.md, 13). */
 function crossesArray(path) {
-    return /^(metadata\.items|blobs|metadata\.deep\.a)\./.test(path);
+    return /^(metadata\.items|blobs|metadata\.deep\.a|metadata\.tags)\./
+        .test(path);
 }
 
 function operand(r, pools, path) {

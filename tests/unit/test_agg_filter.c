@@ -26,9 +26,10 @@ static const char *const OBJECTS =
     " \"metadata\": {\"n\": 2.5, \"t\": [\"green\", 3],"
     " \"items\": [{\"s\": \"a\", \"q\": 7}]}}\n";
 
-/* The ids that a filter keeps, "obj_1,obj_3" ("ERROR: ..." when the
- * request failed), through an aggregation grouping by object_id. */
-static char *matching(const char *filters)
+/* The ids that a filter keeps among objects, "obj_1,obj_3" ("ERROR: ..."
+ * when the request failed), through an aggregation grouping by
+ * object_id. */
+static char *matching_in(const char *objects, const char *filters)
 {
     struct agg_fixture fx;
     struct err e;
@@ -40,7 +41,7 @@ static char *matching(const char *filters)
              " \"alias\": \"id\"}], \"aggregations\": [{\"function\":"
              " \"count\", \"alias\": \"n\"}]}",
              filters);
-    if (agg_fixture_open(&fx, SCHEMA) && agg_fixture_import(&fx, OBJECTS)) {
+    if (agg_fixture_open(&fx, SCHEMA) && agg_fixture_import(&fx, objects)) {
         char *answer = agg_fixture_run(&fx, request, &e);
         if (answer != NULL) {
             struct buf ids = BUF_INIT;
@@ -64,6 +65,11 @@ static char *matching(const char *filters)
     agg_fixture_close(&fx);
     err_release(&e);
     return out ? out : strdup("ERROR: fixture");
+}
+
+static char *matching(const char *filters)
+{
+    return matching_in(OBJECTS, filters);
 }
 
 #define EXPECT_MATCH(filters, want)                                            \
@@ -338,6 +344,41 @@ TEST(is_null_matches_missing)
     EXPECT_MATCH("{\"AND\": [{\"field\": \"metadata.c\", \"operator\":"
                  " \"is_null\", \"value\": false}]}", "obj_1,obj_2");
     EXPECT_MATCH("{\"metadata.c\": null}", "obj_3,obj_4");
+}
+
+TEST(null_through_arrays_of_objects)
+{
+    /* MongoDB's rule (its jstests/core/null2.js): an object element
+     * without the member is missing, so null; an empty array, and
+     * elements that are not objects, add nothing. */
+    const char *objects =
+        "{\"object_id\": \"obj_1\", \"x\": [{\"b\": 5}]}\n"
+        "{\"object_id\": \"obj_2\", \"x\": [{}]}\n"
+        "{\"object_id\": \"obj_3\", \"x\": []}\n"
+        "{\"object_id\": \"obj_4\", \"x\": [{}, {\"b\": 5}]}\n"
+        "{\"object_id\": \"obj_5\", \"x\": [5, {\"b\": 5}]}\n"
+        "{\"object_id\": \"obj_6\"}\n";
+    const char *const cases[][2] = {
+        {"{\"x.b\": null}", "obj_2,obj_4,obj_6"},
+        {"{\"x.b\": {\"$in\": [null, 7]}}", "obj_2,obj_4,obj_6"},
+        {"{\"x.b\": {\"$gte\": null}}", "obj_2,obj_4,obj_6"},
+        {"{\"x.b\": {\"$all\": [null]}}", "obj_2,obj_4,obj_6"},
+        {"{\"x.b\": {\"$ne\": null}}", "obj_1,obj_3,obj_5"},
+        {"{\"x.b\": {\"$nin\": [null]}}", "obj_1,obj_3,obj_5"},
+        {"{\"x.b\": {\"$ne\": 5}}", "obj_2,obj_3,obj_6"},
+        {"{\"x.b\": {\"$exists\": false}}", "obj_2,obj_3,obj_6"},
+        {"{\"AND\": [{\"field\": \"x.b\", \"operator\": \"is_null\","
+         " \"value\": true}]}", "obj_2,obj_4,obj_6"},
+        {"{\"AND\": [{\"field\": \"x.b\", \"operator\": \"is_null\","
+         " \"value\": false}]}", "obj_1,obj_3,obj_5"},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char *got = matching_in(objects, cases[i][0]);
+        if (!CHECK_STR(got, cases[i][1]))
+            printf("    filter: %s\n", cases[i][0]);
+        free(got);
+    }
 }
 
 /* --- condition lists --------------------------------------------------- */
