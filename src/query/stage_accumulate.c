@@ -19,8 +19,8 @@
  * Sets (count_distinct, add_to_set) and lists (push) grow with malloc and
  * are charged to the request's memory budget (max_memory_bytes), checked
  * at every insertion; so is the buffer where min, max and last keep a
- * built value, reused as the value is replaced; the group count is checked against max_groups when
- * a group is created. Either limit stops the run with ERR_LIMIT: a partial
+ * built value, reused as the value is replaced. The group count is
+ * checked against max_groups when a group is created. Either limit stops the run with ERR_LIMIT: a partial
  * answer is never returned.
  *
  * Sums. Integers add exactly in 64 bits; the first double, or the first

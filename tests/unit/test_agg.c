@@ -139,7 +139,8 @@ TEST(cross_type_order_in_min_max_sort)
                    "{\"group\":{\"v\":{\"a\":1},\"d\":null},"
                    "\"metrics\":{\"n\":1}},"
                    "{\"group\":{\"v\":[0],\"d\":null},\"metrics\":{\"n\":1}},"
-                   "{\"group\":{\"v\":true,\"d\":null},\"metrics\":{\"n\":1}}]");
+                   "{\"group\":{\"v\":true,\"d\":null},"
+                   "\"metrics\":{\"n\":1}}]");
 }
 
 TEST(objects_compare_by_type_then_key_then_value)
@@ -245,8 +246,10 @@ TEST(range_bucket_lower_edge_inclusive_upper_exclusive)
                    " \"alias\": \"n\"}]}",
                    "[{\"group\":{\"metadata.p\":\"0-2.5\"},"
                    "\"metrics\":{\"n\":1}},"
-                   "{\"group\":{\"metadata.p\":\"2.5-5\"},\"metrics\":{\"n\":2}},"
-                   "{\"group\":{\"metadata.p\":\"5-10\"},\"metrics\":{\"n\":1}},"
+                   "{\"group\":{\"metadata.p\":\"2.5-5\"},"
+                   "\"metrics\":{\"n\":2}},"
+                   "{\"group\":{\"metadata.p\":\"5-10\"},"
+                   "\"metrics\":{\"n\":1}},"
                    "{\"group\":{\"metadata.p\":\"other\"},"
                    "\"metrics\":{\"n\":2}}]");
 }

@@ -399,7 +399,8 @@ TEST(condition_list_case_insensitive_eq)
                  " \"text\", \"value\": \"FÉ\"}], \"case_sensitive\": true}",
                  "obj_1");
     EXPECT_MATCH("{\"AND\": [{\"field\": \"metadata.c\", \"operator\":"
-                 " \"contains\", \"value\": \"FÉ\"}], \"case_sensitive\": true}",
+                 " \"contains\", \"value\": \"FÉ\"}],"
+                 " \"case_sensitive\": true}",
                  "");
 }
 
