@@ -56,13 +56,20 @@ static bool group_passes(const struct agg_request *req,
     return true;
 }
 
+/* The array is the group table's: dropped groups are swapped behind the
+ * kept ones rather than overwritten, so that it still holds every group
+ * once when the table frees their collected values. */
 size_t stage_having(const struct agg_request *req, struct agg_group **groups,
                     size_t n)
 {
     size_t kept = 0;
 
-    for (size_t i = 0; i < n; i++)
-        if (group_passes(req, groups[i]))
-            groups[kept++] = groups[i];
+    for (size_t i = 0; i < n; i++) {
+        if (!group_passes(req, groups[i]))
+            continue;
+        struct agg_group *g = groups[i];
+        groups[i] = groups[kept];
+        groups[kept++] = g;
+    }
     return kept;
 }

@@ -114,6 +114,12 @@ static struct agg_path path_for(const struct agg_request *req, const char *p)
         out.from_element = true;
         out.rest = p[n] == '\0' ? "" : p + n + 1;
     }
+    size_t plen = p != NULL ? strlen(p) : 0;
+    if (p != NULL && n > plen && strncmp(p, req->unwind, plen) == 0 &&
+        req->unwind[plen] == '.') {
+        out.above_element = true;
+        out.down = req->unwind + plen + 1;
+    }
     return out;
 }
 
@@ -365,6 +371,24 @@ static void parse_metrics(struct validator *v)
     err_path_pop(&v->path, saved);
 }
 
+/* Pushes the location of output name i: a group_by entry, a range
+ * bucket (named after its field) or a metric. */
+static void name_location(struct validator *v, int i)
+{
+    const struct agg_request *r = v->req;
+
+    if (i < r->ngroup_by) {
+        err_path_key(&v->path, "group_by");
+        err_path_index(&v->path, i);
+    } else if (i < r->nkeys) {
+        err_path_key(&v->path, "range_buckets");
+        err_path_index(&v->path, i - r->ngroup_by);
+    } else {
+        err_path_key(&v->path, "aggregations");
+        err_path_index(&v->path, i - r->nkeys);
+    }
+}
+
 /* Every output name once: keys and metrics share one namespace. */
 static void check_names(struct validator *v)
 {
@@ -383,10 +407,10 @@ static void check_names(struct validator *v)
             snprintf(msg, sizeof(msg),
                      "alias \"%.100s\" is used twice: names of group keys "
                      "and metrics must be unique", a);
-            int saved = err_path_key(&v->path, i < r->nkeys ? "group_by"
-                                                            : "aggregations");
-            err_path_index(&v->path, i < r->nkeys ? i : i - r->nkeys);
-            problem(v, "alias", "value_error", msg);
+            int saved = v->path.len;
+            name_location(v, i);
+            problem(v, i >= r->ngroup_by && i < r->nkeys ? "field" : "alias",
+                    "value_error", msg);
             err_path_pop(&v->path, saved);
             break;
         }

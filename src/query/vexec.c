@@ -795,7 +795,7 @@ static bool fast_extreme(struct agg_acc *a, const bson_value_t *v, bool min)
     return true;
 }
 
-static int codeset_grow(struct vthread *th, struct codeset *cs)
+static int codeset_grow(struct codeset *cs)
 {
     uint32_t nslots = cs->nslots ? cs->nslots * 2 : 16;
     uint32_t *slots = calloc(nslots, sizeof(*slots));
@@ -812,13 +812,25 @@ static int codeset_grow(struct vthread *th, struct codeset *cs)
     }
     free(cs->slots);
     cs->slots = slots;
-    int rc = agg_charge(&th->c, (nslots - cs->nslots) * sizeof(uint32_t));
     cs->nslots = nslots;
-    return rc;
+    return 0;
 }
 
-static int codeset_insert(struct vthread *th, struct codeset *cs,
-                          uint32_t code);
+static int codeset_insert(struct codeset *cs, uint32_t code, bool *added);
+
+/* A string new to its set is charged to the memory budget as the row path
+ * charges it (agg_valset): its value and its slot. */
+static int charge_code(struct vthread *th, int m, uint32_t code)
+{
+    const struct cc_column *col =
+        &th->p->view.cols[th->p->metrics[m].col.index];
+    bson_value_t v = {.value_type = BSON_TYPE_UTF8};
+
+    v.value.v_utf8.str =
+        (char *)cc_dict_string(col->dict, code, &v.value.v_utf8.len);
+    return agg_charge(&th->c, value_size(&v) + sizeof(uint64_t) +
+                                  2 * sizeof(uint32_t));
+}
 
 static int codeset_add(struct vthread *th, uint32_t g, int m, uint32_t code)
 {
@@ -837,14 +849,16 @@ static int codeset_add(struct vthread *th, uint32_t g, int m, uint32_t code)
     struct codeset *cs = th->codes[at_set];
     if (cs == NULL && (cs = th->codes[at_set] = calloc(1, sizeof(*cs))) == NULL)
         return ERR_NOMEM;
-    return codeset_insert(th, cs, code);
+    bool added;
+    int rc = codeset_insert(cs, code, &added);
+    return rc == 0 && added ? charge_code(th, m, code) : rc;
 }
 
-static int codeset_insert(struct vthread *th, struct codeset *cs,
-                          uint32_t code)
+static int codeset_insert(struct codeset *cs, uint32_t code, bool *added)
 {
+    *added = false;
     if ((cs->n + 1) * 2 > cs->nslots) {
-        int rc = codeset_grow(th, cs);
+        int rc = codeset_grow(cs);
         if (rc != 0)
             return rc;
     }
@@ -855,6 +869,7 @@ static int codeset_insert(struct vthread *th, struct codeset *cs,
             return 0;
     cs->slots[at] = key;
     cs->n++;
+    *added = true;
     return 0;
 }
 
@@ -1136,7 +1151,9 @@ static int unite_codes(struct vthread *th, struct final_codes *fc,
         for (uint32_t i = 0; i < src->nslots; i++) {
             if (src->slots[i] == 0)
                 continue;
-            int rc = codeset_insert(th, fc->sets[to_at], src->slots[i] - 1);
+            bool added;
+            int rc = codeset_insert(fc->sets[to_at], src->slots[i] - 1,
+                                    &added);
             if (rc != 0)
                 return rc;
         }
@@ -1310,7 +1327,8 @@ int agg_execute_columns(struct agg_plan *plan, const struct vexec_env *env,
                      "a regular expression in filters hit its match limit "
                      "(too much backtracking); simplify the pattern");
     struct agg_ctx c = {.req = plan->req, .lim = &plan->lim,
-                        .arena = plan->arena, .memory = &memory, .e = e};
+                        .arena = plan->arena, .memory = &memory,
+                        .precharged = true, .e = e};
     if (rc == 0)
         rc = stage_accumulate_open(&c, &res->table);
     if (rc == 0)
