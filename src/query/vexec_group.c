@@ -139,9 +139,8 @@ static uint32_t new_group(struct vthread *th, const bson_value_t *keys)
     struct vgroup *g = &th->groups[++th->ngroups];
     g->keys = arena_alloc(&th->arena, (size_t)(req->nkeys + 1) *
                                           sizeof(*g->keys));
-    g->accs = arena_zalloc(&th->arena, (size_t)(req->nmetrics + 1) *
-                                           sizeof(*g->accs));
-    if (g->keys == NULL || g->accs == NULL)
+    g->accs = NULL; /* vexec_fold.c makes them when a metric needs them */
+    if (g->keys == NULL)
         return 0;
     memcpy(g->keys, keys, (size_t)req->nkeys * sizeof(*keys));
     return (uint32_t)th->ngroups;
