@@ -102,7 +102,7 @@ struct atom_map {
 };
 
 /* Date parts that depend on the day only, remembered per day. */
-#define DAY_MEMO 512
+#define DAY_MEMO 4096 /* eleven years of days without a collision */
 struct day_memo {
     int64_t day[DAY_MEMO];
     int64_t value[DAY_MEMO];
