@@ -85,7 +85,7 @@ asan:
 
 bench:
 	@scripts/deps.sh bench
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all >&2
 	@bench/run.sh
 
 clean:

@@ -307,23 +307,31 @@ class Run:
     # ------------------------------------------------------------ queries
 
     def run_once(self, system, q, capture=False):
-        """One query on one system: (wall ms, cpu ms, normalised answer or None)."""
+        """One query on one system: {"ms", "cpu", "server_ms"?, "answer"?},
+        the answer normalised for the cross-check when capture is set."""
         shape = crosscheck.Shape(json.loads(self.requests[q]))
         if system in ("tally", "tally_rows"):
             c0 = self.tally.cpu_ms()
             ms, ans = self.tally.aggregate(self.requests[q], rows_engine=(system == "tally_rows"))
-            cpu = self.tally.cpu_ms() - c0
-            return ms, cpu, crosscheck.from_tally(shape, ans)[0] if capture else None
+            r = {"ms": ms, "cpu": self.tally.cpu_ms() - c0,
+                 "server_ms": ans["query_info"].get("execution_time_ms")}
+            if capture:
+                r["answer"] = crosscheck.from_tally(shape, ans)[0]
+            return r
         if system == "duckdb":
             ans = self.duck.run(self.sql[(system, q)], rows=capture)
-            got = crosscheck.from_sql(shape, ans["columns"], ans["rows"])[0] if capture else None
-            return ans["ms"], ans["cpu_ms"], got
+            r = {"ms": ans["ms"], "cpu": ans["cpu_ms"]}
+            if capture:
+                r["answer"] = crosscheck.from_sql(shape, ans["columns"], ans["rows"])[0]
+            return r
         peer = self.live[system]
         c0 = peer.cpu_ms()
         ms, cols, rows = peer.run(self.sql[(system, q)])
         c1 = peer.cpu_ms()
-        cpu = c1 - c0 if None not in (c0, c1) else None
-        return ms, cpu, crosscheck.from_sql(shape, cols, rows)[0] if capture else None
+        r = {"ms": ms, "cpu": c1 - c0 if None not in (c0, c1) else None}
+        if capture:
+            r["answer"] = crosscheck.from_sql(shape, cols, rows)[0]
+        return r
 
     def run_references(self, q):
         """DuckDB's whole answers for the cross-check (untimed): the query
@@ -363,10 +371,10 @@ class Run:
         for q in self.cfg.queries:
             for system in self.active:
                 try:
-                    ms, _, got = self.run_once(system, q, capture=True)
-                    self.answers[(system, q)] = got
+                    r = self.run_once(system, q, capture=True)
+                    self.answers[(system, q)] = r["answer"]
                     t = self.out["timings"].setdefault(system, {}).setdefault(q, {})
-                    t["warmup_ms"] = round(ms, 2)
+                    t["warmup_ms"] = round(r["ms"], 2)
                 except (KeyboardInterrupt, SystemExit):
                     raise
                 except Exception as e:  # recorded; the timed runs skip this pair
@@ -392,20 +400,24 @@ class Run:
     def time_one(self, system, q):
         t = self.out["timings"].setdefault(system, {}).setdefault(q, {})
         try:
-            ms, cpu, _ = self.run_once(system, q)
+            r = self.run_once(system, q)
         except (KeyboardInterrupt, SystemExit):
             raise
         except Exception as e:  # recorded per query and system
             self.error(system, "timed run", e, q)
             return
-        t.setdefault("runs_ms", []).append(round(ms, 3))
-        t.setdefault("cpu_ms", []).append(None if cpu is None else round(cpu, 3))
+        t.setdefault("runs_ms", []).append(round(r["ms"], 3))
+        t.setdefault("cpu_ms", []).append(None if r["cpu"] is None else round(r["cpu"], 3))
+        if "server_ms" in r:
+            t.setdefault("server_ms", []).append(r["server_ms"])
 
     def summarise_timings(self):
         for system, per_q in self.out["timings"].items():
             for q, t in per_q.items():
                 t["wall"] = summary(t.get("runs_ms", []))
                 t["cpu"] = summary(t.get("cpu_ms", []))
+                if "server_ms" in t:
+                    t["server"] = summary(t["server_ms"])
 
     # ------------------------------------------------------------ after
 
@@ -416,6 +428,8 @@ class Run:
         self.out["tally"].update({
             "metrics": m,
             "rss_mb": proc_status_mb(self.tally.pid, "VmRSS"),
+            "rss_anon_mb": proc_status_mb(self.tally.pid, "RssAnon"),
+            "rss_file_mb": proc_status_mb(self.tally.pid, "RssFile"),
             "hwm_mb": proc_status_mb(self.tally.pid, "VmHWM"),
             "cache_bytes_per_object_per_column":
                 round(cache / (self.cfg.n * cols), 2) if cols else None,

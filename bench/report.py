@@ -147,12 +147,17 @@ def section_cpu(res, lines):
                  "finished parallel workers, 10 ms ticks. Steadier than wall time on a busy "
                  "machine, but coarse for queries under ~50 ms.")
     lines.append("")
-    lines.append("| query | " + " | ".join(LABELS.values()) + " | Tally / best peer (CPU) |")
-    lines.append("|---|" + "---:|" * (len(LABELS) + 1))
+    lines.append("The last column is Tally's own `query_info.execution_time_ms` (wall time "
+                 "inside the server, without HTTP and the answer's transfer).")
+    lines.append("")
+    lines.append("| query | " + " | ".join(LABELS.values())
+                 + " | Tally / best peer (CPU) | Tally server-side wall ms |")
+    lines.append("|---|" + "---:|" * (len(LABELS) + 2))
     for q in res["queries"]:
         cells = [fmt_ms(median(res, s, q, "cpu")) for s in LABELS]
         ratio = fmt_ratio(ratios(res, q, "cpu")[0])
-        lines.append("| %s | %s | %s |" % (q, " | ".join(cells), ratio))
+        lines.append("| %s | %s | %s | %s |" % (q, " | ".join(cells), ratio,
+                                               fmt_ms(median(res, "tally", q, "server"))))
     lines.append("")
 
 
@@ -243,7 +248,10 @@ def load_rows_tally(res):
                         m.get("tally_column_cache_columns", 0),
                         t.get("cache_bytes_per_object_per_column"))))
         rows.append(("Tally server RSS after the queries",
-                     "%s MiB (peak %s MiB)" % (t.get("rss_mb"), t.get("hwm_mb"))))
+                     "%s MiB (peak %s MiB): %s MiB anonymous, %s MiB file-backed (the "
+                     "mapped data.mdb pages it touched)"
+                     % (t.get("rss_mb"), t.get("hwm_mb"), t.get("rss_anon_mb"),
+                        t.get("rss_file_mb"))))
         rows.append(("Tally aggregations by the row path (counter)",
                      "%d" % m.get("tally_aggregations_by_rows_total", 0)))
     return rows
