@@ -221,13 +221,16 @@ class Run:
         self.live["tally"] = self.tally
         self.tally.start()
         self.tally.create_bucket()
+        c0 = self.tally.cpu_ms()
         t0 = time.perf_counter()
         answer, ms = self.tally.import_file(self.cfg.file, self.cfg.import_chunk)
         wall = time.perf_counter() - t0
+        cpu_s = (self.tally.cpu_ms() - c0) / 1000
         m = self.tally.metrics()
         r = {"imported": answer.get("imported"), "rejected": answer.get("rejected"),
              "lines": answer.get("lines"), "server_elapsed_ms": answer.get("elapsed_ms"),
-             "wall_s": round(wall, 2), "objects_per_s": round(answer.get("imported", 0) / wall),
+             "wall_s": round(wall, 2), "server_cpu_s": round(cpu_s, 2),
+             "objects_per_s": round(answer.get("imported", 0) / wall),
              "data_mdb_bytes": os.path.getsize(os.path.join(folder, "data.mdb")),
              "store_used_bytes": m.get("tally_store_used_bytes"),
              "server_hwm_mb": proc_status_mb(self.tally.pid, "VmHWM")}
@@ -352,12 +355,15 @@ class Run:
             def one():
                 self.tally.start()
                 try:
+                    c0 = self.tally.cpu_ms()
                     ms, ans = self.tally.aggregate(self.requests[q])
+                    cpu = self.tally.cpu_ms() - c0
                     second, _ = self.tally.aggregate(self.requests[q])
                     metrics = self.tally.metrics()
                 finally:
                     self.tally.stop()
-                return {"first_ms": round(ms, 2), "second_ms": round(second, 2),
+                return {"first_ms": round(ms, 2), "first_cpu_ms": round(cpu, 1),
+                        "second_ms": round(second, 2),
                         "server_first_ms": ans["query_info"].get("execution_time_ms"),
                         "cache_columns_after": metrics.get("tally_column_cache_columns")}
             r = self.guarded("tally", "cold run", one)

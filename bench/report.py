@@ -206,13 +206,14 @@ def section_cold(res, lines):
     lines.append("")
     lines.append("The server restarted before each query: empty column cache, warm OS page cache.")
     lines.append("")
-    lines.append("| query | first run, client ms | first run, server ms | second run, ms "
-                 "| warm median, ms |")
-    lines.append("|---|---:|---:|---:|---:|")
+    lines.append("| query | first run, client ms | first run, server ms | first run, "
+                 "server CPU ms | second run, ms | warm median, ms |")
+    lines.append("|---|---:|---:|---:|---:|---:|")
     for q in res["queries"]:
         c = cold.get(q)
         if c:
-            cells = [c["first_ms"], c["server_first_ms"], c["second_ms"], median(res, "tally", q)]
+            cells = [c["first_ms"], c["server_first_ms"], c.get("first_cpu_ms"), c["second_ms"],
+                     median(res, "tally", q)]
             lines.append("| %s | %s |" % (q, " | ".join(fmt_ms(v) for v in cells)))
     lines.append("")
 
@@ -227,9 +228,11 @@ def load_rows_tally(res):
     h = ld.get("tally_http")
     if h:
         rows.append(("Tally HTTP import (chunked NDJSON stream)",
-                     "%d objects/s (%s objects in %.1f s; server elapsed %.1f s; %s rejected)"
+                     "%d objects/s (%s objects in %.1f s; server elapsed %.1f s, server CPU "
+                     "%s s; %s rejected)"
                      % (h["objects_per_s"], h["imported"], h["wall_s"],
-                        (h["server_elapsed_ms"] or 0) / 1000, h["rejected"])))
+                        (h["server_elapsed_ms"] or 0) / 1000, h.get("server_cpu_s"),
+                        h["rejected"])))
         rows.append(("Tally store after the HTTP import",
                      "data.mdb %s = %.0f bytes/object (used %s)"
                      % (mb(h["data_mdb_bytes"]), h["bytes_per_object"],
@@ -237,8 +240,9 @@ def load_rows_tally(res):
     o = ld.get("tally_offline")
     if o:
         rows.append(("`tally import` offline, separate folder",
-                     "%d objects/s (%d objects in %.1f s); data.mdb %s = %.0f bytes/object"
-                     % (o["objects_per_s"], o["imported"], o["wall_s"],
+                     "%d objects/s (%d objects in %.1f s, CPU %s s); data.mdb %s = %.0f "
+                     "bytes/object"
+                     % (o["objects_per_s"], o["imported"], o["wall_s"], o.get("cpu_s"),
                         mb(o["data_mdb_bytes"]), o["bytes_per_object"])))
     m = t.get("metrics") or {}
     if m:

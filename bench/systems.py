@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -280,17 +281,21 @@ class TallyServer:
 def tally_offline_import(binary, data, path):
     """`tally import` into a fresh folder; returns the parsed summary."""
     shutil.rmtree(data, ignore_errors=True)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     r = subprocess.run([binary, "import", "--data", data, "--namespace", TallyServer.NAMESPACE,
                         "--bucket", TallyServer.BUCKET, path], capture_output=True, text=True)
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if r.returncode != 0:
         raise BenchError("tally import failed (%d): %s" % (r.returncode, r.stderr[-2000:]))
     m = re.search(r"imported (\d+) objects, rejected (\d+) lines", r.stdout)
     if not m:
         raise BenchError("tally import printed no summary: " + r.stdout[-500:])
     return {"imported": int(m.group(1)), "rejected": int(m.group(2)),
-            "wall_s": round(wall, 2), "summary": r.stdout.strip().splitlines()[-1]}
+            "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+            "summary": r.stdout.strip().splitlines()[-1]}
 
 
 # ------------------------------------------------------------ DuckDB
