@@ -90,7 +90,7 @@ asan:
 
 bench:
 	@scripts/deps.sh bench
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all >&2
 	@bench/run.sh
 
 # Kill -9 during writes, fifty times (the test command runs five).
