@@ -60,6 +60,8 @@ class Config:
         self.data = env.get("BENCH_DATA", "/tmp/bench-data")
         self.queries = [q.strip() for q in env.get("QUERIES", "Q1,Q2,Q3,Q4,Q5,Q6,Q7,Q8").split(",")
                         if q.strip()]
+        self.peers = [p.strip() for p in env.get("PEERS", "duckdb,clickhouse,postgres").split(",")
+                      if p.strip()]
         self.shared = os.path.abspath(
             env.get("BENCH_SHARED", os.path.join(ROOT, "..", "shared", "bench")))
         self.file = env["BENCH_FILE"]
@@ -292,6 +294,8 @@ class Run:
         self.note_load("after tally HTTP import")
         for name, fn in (("duckdb", self.load_duckdb), ("clickhouse", self.load_clickhouse),
                          ("postgres", self.load_postgres)):
+            if name not in self.cfg.peers:
+                continue
             ok = self.guarded(name, "start and load", lambda: fn() or True)
             if ok:
                 self.active.append(name)
@@ -504,7 +508,7 @@ class Run:
         self.load_all()
         self.cold_tally()
         self.tally.start()
-        self.active = ["tally", "tally_rows"] + self.active
+        self.active = ["tally"] + (["tally_rows"] if self.cfg.row_runs > 0 else []) + self.active
         self.note_load("queries start")
         self.warm_up()
         self.timed()

@@ -120,8 +120,9 @@ def section_times(res, lines):
     lines.append("")
     met = sum(1 for q in qs if verdict(ratios(res, q)[0], target_of(q)) == "met")
     met_pg = sum(1 for q in qs if verdict(ratios(res, q)[1], TARGET_PG) == "met")
-    lines.append("Targets met: %d of %d against the best peer, %d of %d against PostgreSQL."
-                 % (met, len(qs), met_pg, len(qs)))
+    pg_ran = any(ratios(res, q)[1] is not None for q in qs)
+    lines.append("Targets met: %d of %d against the best peer%s." % (
+        met, len(qs), ", %d of %d against PostgreSQL" % (met_pg, len(qs)) if pg_ran else ""))
     lines.append("")
 
 

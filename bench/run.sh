@@ -10,6 +10,8 @@
 #   BENCH_DATA [/tmp/bench-data]  data files, npm packages, server folders, results
 #   SEED [42]              data generator seed
 #   QUERIES [Q1,...,Q8]    which of the shared requests
+#   PEERS [duckdb,clickhouse,postgres]  which peers to load and run
+#                          (at 10M: PEERS=duckdb,clickhouse ROW_RUNS=0)
 #   BENCH_KEEP [0]         1 keeps the server data folders after the run
 #   TALLY_BENCH_PORT [18471], CHBENCH_HTTP_PORT [28133], CHBENCH_TCP_PORT [29010],
 #   PGBENCH_PORT [25542]   loopback ports of the servers the run starts (keep them
@@ -53,6 +55,7 @@ fi
 cmd="N=$N RUNS=${RUNS:-5} SEED=$SEED BENCH_DATA=$BENCH_DATA"
 [ -n "${ROW_RUNS:-}" ] && cmd="$cmd ROW_RUNS=$ROW_RUNS"
 [ -n "${QUERIES:-}" ] && cmd="$cmd QUERIES=$QUERIES"
+[ -n "${PEERS:-}" ] && cmd="$cmd PEERS=$PEERS"
 if [ -n "${MAKELEVEL:-}" ]; then cmd="$cmd make bench"; else cmd="$cmd bench/run.sh"; fi
 
 export N SEED BENCH_DATA BENCH_SHARED="$shared" BENCH_FILE="$file" BENCH_COMMAND="$cmd"
