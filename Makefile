@@ -5,6 +5,7 @@
 #   make test       install missing packages, build, run every test suite
 #   make asan       the same sources under AddressSanitizer + UBSan
 #   make bench      the benchmark against the peers (long; not a test)
+#   make json-bench JSON reader and writer throughput on BENCH_FILE
 #   make fuzz       run every fuzz target (FUZZ_SECONDS each)
 
 BUILD    ?= build
@@ -34,7 +35,7 @@ OPENAPI_OBJ := $(BUILD)/obj/openapi.o
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJ := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/%.o)
 
-.PHONY: all run test unit asan bench fuzz clean deps format
+.PHONY: all run test unit asan bench json-bench fuzz crash clean deps format
 
 all: $(BUILD)/tally
 
@@ -49,6 +50,10 @@ $(BUILD)/tally: $(MAIN_OBJ) $(BUILD)/libtally.a
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libtally.a
 	@echo "  LD $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/json_bench: bench/json_bench.c $(BUILD)/libtally.a
+	@echo "  LD $@"
+	@$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # The server's own OpenAPI document, linked in as data.
 $(OPENAPI_OBJ): docs/openapi.json
@@ -85,8 +90,21 @@ asan:
 
 bench:
 	@scripts/deps.sh bench
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all >&2
 	@bench/run.sh
+
+# Kill -9 during writes, fifty times (the test command runs five).
+crash: all
+	@/usr/bin/python3 tests/crash/crash.py --rounds $(or $(ROUNDS),50)
+
+# The generator is deterministic: the same seed gives the same file.
+BENCH_FILE ?= /tmp/bench-data/objects_200000.ndjson
+
+json-bench: $(BUILD)/json_bench
+	@test -f $(BENCH_FILE) || { mkdir -p $(dir $(BENCH_FILE)) && \
+	    /usr/bin/python3 ../shared/bench/gen.py -n 200000 --seed 42 \
+	        -o $(BENCH_FILE) --jobs 2; }
+	$(BUILD)/json_bench $(BENCH_FILE)
 
 clean:
 	rm -rf build build-asan build-fuzz

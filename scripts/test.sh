@@ -8,7 +8,7 @@ set -u
 cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=${JOBS:-2}
-suites=${TESTS:-"unit api diff asan fuzz"}
+suites=${TESTS:-"unit api diff clickhouse asan fuzz"}
 export TALLY_SHARED="${TALLY_SHARED:-$root/../shared}"
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
@@ -82,6 +82,11 @@ for suite in $suites; do
             set -- $(counts "$results/diff.log")
             add diff "$1" "$2"
         fi ;;
+    clickhouse)
+        tests/clickhouse/run.sh > "$results/clickhouse.log" 2>&1
+        tail -n 20 "$results/clickhouse.log"
+        set -- $(counts "$results/clickhouse.log")
+        add clickhouse "$1" "$2" ;;
     asan)
         if ! make -j"$jobs" --no-print-directory asan > "$results/asan-build.log" 2>&1; then
             tail -n 30 "$results/asan-build.log"

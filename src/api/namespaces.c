@@ -356,8 +356,6 @@ void api_namespace_delete(const struct http_request *req,
 {
     struct api_ctx c;
     struct ns_delete d = {.ch = {.c = &c}};
-    struct change *ch = &d.ch;
-    struct jw w;
 
     if (api_begin(&c, req, resp, 0) == 0) {
         int rc = store_write(api.store, delete_write, &d, &c.err);
@@ -367,16 +365,8 @@ void api_namespace_delete(const struct http_request *req,
             janitor_wake();
             for (size_t i = 0; i < d.buckets.n; i++)
                 backend_bucket_drop(api.backend, d.buckets.ids[i]);
-            jw_init(&w, &resp->body);
-            jw_object_begin(&w);
-            jw_key(&w, "success");
-            jw_bool(&w, true);
-            jw_key(&w, "namespace_id");
-            jw_string(&w, ch->id);
-            jw_key(&w, "message");
-            jw_string(&w, "namespace deleted with its buckets and objects");
-            jw_object_end(&w);
-            http_reply_json(resp, 200);
+            api_reply_deleted(resp, "namespace_id", d.ch.id,
+                              "namespace deleted with its buckets and objects");
         }
     }
     free(d.buckets.ids);

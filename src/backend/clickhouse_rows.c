@@ -164,9 +164,12 @@ static void encode_nested_string(struct buf *out, const char *s, size_t n)
 
 static void encode(struct buf *out, const bson_value_t *v, bool nested);
 
-/* Objects: member by member, the value then the key (value_compare's
- * order); arrays: element by element; both end with 0x00, below every
- * member's first byte (a rank). */
+static uint8_t rank_of(const bson_value_t *v);
+
+/* Objects: member by member in value_compare's (MongoDB's) order: the
+ * type of the value, then the key, then the value; arrays: element by
+ * element; both end with 0x00, below every member's first byte (a
+ * rank). */
 static void encode_container(struct buf *out, const bson_value_t *v)
 {
     bson_t doc;
@@ -176,13 +179,27 @@ static void encode_container(struct buf *out, const bson_value_t *v)
     if (bson_init_static(&doc, v->value.v_doc.data, v->value.v_doc.data_len) &&
         bson_iter_init(&it, &doc)) {
         while (bson_iter_next(&it)) {
-            encode(out, bson_iter_value(&it), true);
-            if (object)
+            if (object) {
+                buf_addc(out, (char)rank_of(bson_iter_value(&it)));
                 encode_nested_string(out, bson_iter_key(&it),
                                      bson_iter_key_len(&it));
+            }
+            encode(out, bson_iter_value(&it), true);
         }
     }
     buf_addc(out, '\0');
+}
+
+static uint8_t rank_of(const bson_value_t *v)
+{
+    static const uint8_t ranks[] = {
+        [CHT_NULL] = CHR_NULL,     [CHT_INT] = CHR_NUMBER,
+        [CHT_DOUBLE] = CHR_NUMBER, [CHT_STRING] = CHR_STRING,
+        [CHT_OBJECT] = CHR_OBJECT, [CHT_ARRAY] = CHR_ARRAY,
+        [CHT_BOOL] = CHR_BOOL,     [CHT_DATE] = CHR_DATE,
+        [CHT_OTHER] = CHR_OTHER};
+
+    return ranks[ch_type_of(v)];
 }
 
 static void encode(struct buf *out, const bson_value_t *v, bool nested)
@@ -305,15 +322,19 @@ static int decode_container(struct reader *r, bson_t *parent, const char *key,
             r->p++;
             break;
         }
-        /* The value comes before its key: decode it under a placeholder
-         * document, then move it under its name. */
+        /* An object's member: its value's rank and its key, then the
+         * value (decoded under a placeholder, then moved under its
+         * name). */
         bson_t tmp;
         bson_iter_t it;
-        bson_init(&tmp);
-        rc = decode_into(r, &tmp, "v", true);
         buf_reset(&name);
-        if (rc == 0 && object)
+        if (object) {
+            r->p++;
             rc = read_nested_string(r, &name);
+        }
+        bson_init(&tmp);
+        if (rc == 0)
+            rc = decode_into(r, &tmp, "v", true);
         if (rc == 0 && bson_iter_init_find(&it, &tmp, "v")) {
             char idx[16];
             snprintf(idx, sizeof(idx), "%u", i);
@@ -734,7 +755,8 @@ static void walk_array(struct walk *w, const bson_iter_t *arr)
 /* --- val: paths as keys and metrics read them -------------------------- */
 
 /* Every name path below a value: members of objects, walking through
- * arrays (and arrays in arrays) as value_resolve does. */
+ * arrays into their objects as value_resolve does (arrays in arrays are
+ * not walked). */
 static void collect_paths(struct buf *paths, struct buf *prefix,
                           const bson_iter_t *it)
 {
@@ -743,7 +765,8 @@ static void collect_paths(struct buf *paths, struct buf *prefix,
 
     if (BSON_ITER_HOLDS_ARRAY(it) && bson_iter_recurse(it, &m)) {
         while (bson_iter_next(&m))
-            collect_paths(paths, prefix, &m);
+            if (BSON_ITER_HOLDS_DOCUMENT(&m))
+                collect_paths(paths, prefix, &m);
         return;
     }
     if (!BSON_ITER_HOLDS_DOCUMENT(it) || !bson_iter_recurse(it, &m))

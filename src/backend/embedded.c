@@ -60,10 +60,13 @@ static struct ingest_req ingest_for(const struct backend_req *r,
 
 /* --- create one -------------------------------------------------------- */
 
+/* The stored copy is made inside the write; the commit may still fail
+ * after it, so has_stored (not the result) says whether to free it. */
 struct create_one {
     const struct backend_req *r;
     const bson_t *body;
     bson_t *stored;
+    bool has_stored;
 };
 
 static int create_write(struct store_txn *t, void *arg, struct err *e)
@@ -78,9 +81,8 @@ static int create_write(struct store_txn *t, void *arg, struct err *e)
     if (rc != 0)
         return rc;
     rc = ingest_object(t, &tg.bucket, &tg.ob, &r, co->stored, e);
-    if (rc == 0 && (rc = objects_flush(t, &tg.ob, e)) != 0)
-        bson_destroy(co->stored);
-    return rc;
+    co->has_stored = rc == 0;
+    return rc != 0 ? rc : objects_flush(t, &tg.ob, e);
 }
 
 static int emb_create(struct backend *be, const struct backend_req *r,
@@ -88,7 +90,10 @@ static int emb_create(struct backend *be, const struct backend_req *r,
 {
     struct create_one co = {.r = r, .body = body, .stored = stored};
 
-    return store_write(self(be)->store, create_write, &co, e);
+    int rc = store_write(self(be)->store, create_write, &co, e);
+    if (rc != 0 && co.has_stored)
+        bson_destroy(stored);
+    return rc;
 }
 
 /* --- batch ------------------------------------------------------------- */
@@ -188,6 +193,7 @@ struct change {
     const bson_t *body;
     bool merge;
     bson_t *stored;
+    bool has_stored;         /* as in struct create_one */
 };
 
 /* The client's part of a stored object, which a merge patch applies to. */
@@ -230,8 +236,10 @@ static int change_write(struct store_txn *t, void *arg, struct err *e)
                                  ch->r->now_ms, e);
         if (rc == 0)
             rc = objects_flush(t, &tg.ob, e);
-        if (rc == 0)
+        if (rc == 0) {
             bson_copy_to(&doc, ch->stored);
+            ch->has_stored = true;
+        }
         bson_destroy(&doc);
     }
     if (ch->merge)
@@ -247,7 +255,10 @@ static int emb_change(struct backend *be, const struct backend_req *r,
     struct change ch = {.r = r, .object_id = object_id, .body = body,
                         .merge = merge, .stored = stored};
 
-    return store_write(self(be)->store, change_write, &ch, e);
+    int rc = store_write(self(be)->store, change_write, &ch, e);
+    if (rc != 0 && ch.has_stored)
+        bson_destroy(stored);
+    return rc;
 }
 
 struct deletion {
@@ -488,7 +499,13 @@ static int scan(struct store_txn *t, const struct catalog_bucket *b,
         }
     }
     objects_scan_close(&sc);
-    return rc == ERR_NOT_FOUND ? 0 : rc;
+    if (rc == ERR_NOT_FOUND)
+        rc = 0;
+    if (rc == 0 && filter_failed(l->filter))
+        rc = err_set(e, ERR_LIMIT,
+                     "a regular expression in filters hit its match limit "
+                     "(too much backtracking); simplify the pattern");
+    return rc;
 }
 
 static void list_release(struct backend_list *l)
