@@ -226,6 +226,10 @@ enum ch_facet {
 
 void ch_resolve_sql(struct buf *out, const char *path, const char *elem,
                     size_t floor, enum ch_facet facet);
+/* The same with suffix (SQL of a String, or NULL) after the position in
+ * the entry's name: ancestors of an unwound path ("path#3@unwound"). */
+void ch_resolve_sql_at(struct buf *out, const char *path, const char *elem,
+                       const char *suffix, size_t floor, enum ch_facet facet);
 
 /* Appends the SQL condition of a compiled filter (NULL: true) over the
  * cand entries. Regular expressions that RE2 cannot run are refused with

@@ -89,11 +89,28 @@ static void facet(struct aq *q, const struct agg_path *p, enum ch_facet f)
     int n = 0;
 
     /* At the element: looked up where it is used (a lambda in ARRAY JOIN
-     * cannot read the entry columns in ClickHouse 18.16). */
+     * cannot read the entry columns in ClickHouse 18.16). Above it: the
+     * object with the element in place of the array, an entry of its own
+     * (clickhouse_rows.c); a whole value unwound leaves it as it is. */
     if (at_elem) {
         ch_resolve_sql(&q->sql, p->path,
                        "if(" ELEM " = " ELEM_WHOLE ", 0, " ELEM ")",
                        strlen(q->req->unwind), f);
+        return;
+    }
+    if (p->above_element && q->req->unwind) {
+        struct buf suffix = BUF_INIT;
+        struct buf at = BUF_INIT;
+        buf_addc(&at, '@');
+        buf_adds(&at, q->req->unwind);
+        buf_adds(&suffix, "if(" ELEM " = " ELEM_WHOLE " OR " ELEM " = 0, '', ");
+        ch_sql_string(&suffix, at.data, at.len);
+        buf_adds(&suffix, ")");
+        ch_resolve_sql_at(&q->sql, p->path,
+                          "if(" ELEM " = " ELEM_WHOLE ", 0, " ELEM ")",
+                          suffix.data, strlen(p->path) + 1, f);
+        buf_release(&suffix);
+        buf_release(&at);
         return;
     }
 
@@ -542,37 +559,33 @@ static void order_expr(struct aq *q, bool on_key, int index)
     buf_adds(&q->sql, ", 2)");
 }
 
-/* A having condition in SQL: the value against the operand, within a
- * type class (numbers, strings), else only "ne" holds (stage_having). */
+/* A having condition in SQL (having_in_sql): the value against the
+ * operand, within a type class (numbers, strings), else only "ne" holds
+ * (stage_having). */
 static void having_expr(struct aq *q, const struct agg_having *h)
 {
     static const char *const ops[] = {">", ">=", "<", "<=", "=", "!="};
     const struct agg_request *req = q->req;
     bool number = value_is_number(h->value.value_type);
-    struct buf k = BUF_INIT;
+    const char *other = h->op == CMP_NE ? "1" : "0";
 
-    if (h->on_key && (req->keys[h->index].kind == KEY_TRUNC)) {
-        buf_adds(&q->sql, h->op == CMP_NE ? "1" : "0");
-        return;
-    }
     if (h->on_key && req->keys[h->index].kind == KEY_PART) {
-        buf_adds(&q->sql, "if(");
-        group_expr(q, &req->keys[h->index]);
-        buf_adds(&q->sql, " = " NO_DATE_SQL ", ");
-        buf_adds(&q->sql, h->op == CMP_NE ? "1" : "0");
-        buf_adds(&q->sql, ", ");
         if (!number) {
-            buf_adds(&q->sql, h->op == CMP_NE ? "1)" : "0)");
+            buf_adds(&q->sql, other);
             return;
         }
+        buf_adds(&q->sql, "if(");
+        group_expr(q, &req->keys[h->index]);
+        ch_sql_printf(&q->sql, " = " NO_DATE_SQL ", %s, ", other);
         group_expr(q, &req->keys[h->index]);
         ch_sql_printf(&q->sql, " %s %.17g)", ops[h->op],
                       value_as_double(&h->value));
         return;
     }
-    if (h->on_key && req->keys[h->index].kind == KEY_RANGE) {
+    if (h->on_key) {
+        /* A range label: a string. */
         if (number) {
-            buf_adds(&q->sql, h->op == CMP_NE ? "1" : "0");
+            buf_adds(&q->sql, other);
             return;
         }
         group_expr(q, &req->keys[h->index]);
@@ -581,37 +594,27 @@ static void having_expr(struct aq *q, const struct agg_having *h)
                       h->value.value.v_utf8.len);
         return;
     }
-    if (!h->on_key && (req->metrics[h->index].fn == AGG_COUNT ||
-                       req->metrics[h->index].fn == AGG_COUNT_DISTINCT)) {
-        if (!number) {
-            buf_adds(&q->sql, h->op == CMP_NE ? "1" : "0");
-            return;
-        }
-        order_expr(q, false, h->index);
-        ch_sql_printf(&q->sql, " %s %.17g", ops[h->op],
-                      value_as_double(&h->value));
+    /* A count. */
+    if (!number) {
+        buf_adds(&q->sql, other);
         return;
     }
-    /* A value compared by sort key, in hex (which keeps the order), in
-     * its rank (the first byte, two hex digits). */
-    ch_key_encode(&k, &h->value);
-    struct buf hex = BUF_INIT, value = BUF_INIT, saved = q->sql;
-    for (size_t i = 0; i < k.len; i++)
-        buf_addf(&hex, "%02X", (unsigned char)k.data[i]);
-    q->sql = value;
+    order_expr(q, false, h->index);
+    ch_sql_printf(&q->sql, " %s %.17g", ops[h->op],
+                  value_as_double(&h->value));
+}
+
+/* Having conditions ClickHouse runs: on integers and labels (counts,
+ * date parts, range labels). Values that may be dates (which meet an ISO
+ * operand as dates) are left to stage_having(). */
+static bool having_in_sql(const struct agg_request *req,
+                          const struct agg_having *h)
+{
     if (h->on_key)
-        buf_adds(&q->sql, "hex(");
-    order_expr(q, h->on_key, h->index);
-    if (h->on_key)
-        buf_adds(&q->sql, ")");
-    value = q->sql;
-    q->sql = saved;
-    ch_sql_printf(&q->sql, "if(substring(%s, 1, 2) = '%.2s', %s %s '%s', %s)",
-                  value.data, hex.data, value.data, ops[h->op], hex.data,
-                  h->op == CMP_NE ? "1" : "0");
-    buf_release(&hex);
-    buf_release(&value);
-    buf_release(&k);
+        return req->keys[h->index].kind == KEY_PART ||
+               req->keys[h->index].kind == KEY_RANGE;
+    return req->metrics[h->index].fn == AGG_COUNT ||
+           req->metrics[h->index].fn == AGG_COUNT_DISTINCT;
 }
 
 static void plan_pushdown(struct aq *q)
@@ -620,8 +623,7 @@ static void plan_pushdown(struct aq *q)
 
     q->push_having = true;
     for (int i = 0; i < req->nhaving; i++)
-        if (!key_or_metric_in_sql(req, req->having[i].on_key,
-                                  req->having[i].index))
+        if (!having_in_sql(req, &req->having[i]))
             q->push_having = false;
     q->push_sort = q->push_having &&
                    (!req->has_sort ||

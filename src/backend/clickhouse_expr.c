@@ -26,22 +26,26 @@
 
 /* --- resolution -------------------------------------------------------- */
 
-/* The position of the val entry of path[0..n) at elem (0 when none). */
+/* The position of the val entry of path[0..n) at elem (0 when none);
+ * suffix (SQL of a String, or NULL) follows the position. */
 static void index_of(struct buf *out, const char *path, size_t n,
-                     const char *elem)
+                     const char *elem, const char *suffix)
 {
     struct buf at = BUF_INIT;
 
     buf_add(&at, path, n);
     buf_addc(&at, '#');
-    if (strcmp(elem, "0") == 0) {
+    if (strcmp(elem, "0") == 0 && suffix == NULL) {
         buf_addc(&at, '0');
         buf_adds(out, "indexOf(val.at, ");
         ch_sql_string(out, at.data, at.len);
     } else {
         buf_adds(out, "indexOf(val.at, concat(");
         ch_sql_string(out, at.data, at.len);
-        ch_sql_printf(out, ", toString(%s))", elem);
+        ch_sql_printf(out, ", toString(%s)", elem);
+        if (suffix != NULL)
+            ch_sql_printf(out, ", %s", suffix);
+        buf_adds(out, ")");
     }
     buf_adds(out, ")");
     buf_release(&at);
@@ -68,7 +72,7 @@ static bool may_be_array(const char *path, size_t n, size_t floor)
  * an array (the value is then []), else 0; false when no prefix can
  * hold an array (nothing written). */
 static bool empty_array(struct buf *out, const char *path, const char *elem,
-                        size_t floor)
+                        const char *suffix, size_t floor)
 {
     size_t n = strlen(path);
     int open = 0;
@@ -79,9 +83,9 @@ static bool empty_array(struct buf *out, const char *path, const char *elem,
             continue;
         buf_adds(out, open == 0 ? "(" : "");
         buf_adds(out, "if(");
-        index_of(out, path, end, elem);
+        index_of(out, path, end, elem, suffix);
         buf_adds(out, " > 0, val.type[");
-        index_of(out, path, end, elem);
+        index_of(out, path, end, elem, suffix);
         ch_sql_printf(out, "] = %d, ", CHT_ARRAY);
         open++;
     }
@@ -112,6 +116,12 @@ static bool any_array_prefix(const char *path, size_t floor)
 void ch_resolve_sql(struct buf *out, const char *path, const char *elem,
                     size_t floor, enum ch_facet facet)
 {
+    ch_resolve_sql_at(out, path, elem, NULL, floor, facet);
+}
+
+void ch_resolve_sql_at(struct buf *out, const char *path, const char *elem,
+                       const char *suffix, size_t floor, enum ch_facet facet)
+{
     static const char *const column[] = {
         [CHF_TYPE] = "type", [CHF_SKEY] = "skey", [CHF_JSON] = "json",
         [CHF_NUM] = "num",   [CHF_INUM] = "inum", [CHF_MS] = "ms",
@@ -126,28 +136,28 @@ void ch_resolve_sql(struct buf *out, const char *path, const char *elem,
 
     if (facet == CHF_PRESENT) {
         buf_adds(out, "(");
-        index_of(out, path, n, elem);
+        index_of(out, path, n, elem, suffix);
         buf_adds(out, " > 0");
         if (fallback) {
             buf_adds(out, " OR ");
-            empty_array(out, path, elem, floor);
+            empty_array(out, path, elem, suffix, floor);
         }
         buf_adds(out, ")");
         return;
     }
     if (facet == CHF_MS || fallback) {
         buf_adds(out, "if(");
-        index_of(out, path, n, elem);
+        index_of(out, path, n, elem, suffix);
         buf_adds(out, " > 0, ");
     }
     ch_sql_printf(out, "val.%s[", column[facet]);
-    index_of(out, path, n, elem);
+    index_of(out, path, n, elem, suffix);
     buf_adds(out, "]");
     if (facet == CHF_MS) {
         buf_adds(out, ", toInt64(-9223372036854775808))");
     } else if (fallback) {
         buf_adds(out, ", if(");
-        empty_array(out, path, elem, floor);
+        empty_array(out, path, elem, suffix, floor);
         ch_sql_printf(out, ", %s, %s))", empty[facet],
                       facet == CHF_TYPE ? "0" : "''");
     }
@@ -155,10 +165,10 @@ void ch_resolve_sql(struct buf *out, const char *path, const char *elem,
 
 /* --- filters ----------------------------------------------------------- */
 
-/* Lambda variables of one nesting level: cand.path, whole, type, skey,
- * num, id, chain. */
+/* Lambda variables of one nesting level: cand.path, step, type, skey,
+ * num, id, up, walk, chain. */
 struct vars {
-    char p[16], w[16], t[16], k[16], n[16], i[16], c[16];
+    char p[16], s[16], t[16], k[16], n[16], i[16], u[16], w[16], c[16];
 };
 
 struct fctx {
@@ -167,7 +177,7 @@ struct fctx {
     struct err *e;
     struct err_path *path;
     int depth;                   /* lambda nesting */
-    bool wide[FILTER_MAX_DEPTH * 2 + 2]; /* each level passes all arrays */
+    bool wide[FILTER_MAX_DEPTH * 4 + 8]; /* each level passes all arrays */
     const char *prefix;          /* $elemMatch: the array's path */
     const struct vars *scope;    /* $elemMatch: the element's variables */
     struct buf regexes;          /* patterns to check, NUL-separated */
@@ -176,11 +186,13 @@ struct fctx {
 static void vars_at(struct vars *v, int depth)
 {
     snprintf(v->p, sizeof(v->p), "cp%d", depth);
-    snprintf(v->w, sizeof(v->w), "cw%d", depth);
+    snprintf(v->s, sizeof(v->s), "cs%d", depth);
     snprintf(v->t, sizeof(v->t), "ct%d", depth);
     snprintf(v->k, sizeof(v->k), "ck%d", depth);
     snprintf(v->n, sizeof(v->n), "cn%d", depth);
     snprintf(v->i, sizeof(v->i), "ci%d", depth);
+    snprintf(v->u, sizeof(v->u), "cu%d", depth);
+    snprintf(v->w, sizeof(v->w), "cw%d", depth);
     snprintf(v->c, sizeof(v->c), "cc%d", depth);
 }
 
@@ -252,21 +264,27 @@ static void fold_match(struct fctx *c, const struct vars *v,
     buf_release(&lit);
 }
 
-/* candidate_test's equality with one operand. */
+/* equals_operand(): a folded operand meets strings caselessly; other
+ * values (a date against an ISO operand) compare as they are. */
 static void eq_operand(struct fctx *c, const struct vars *v,
                        const struct operand *o, enum fop op)
 {
-    if (o->re != NULL && o->v.value_type == BSON_TYPE_UTF8) {
+    bool fold = o->re != NULL && o->v.value_type == BSON_TYPE_UTF8;
+
+    buf_adds(c->out, "(");
+    if (fold) {
         fold_match(c, v, o, op);
-        return;
+        ch_sql_printf(c->out, " OR (%s != %d AND (0", v->t, CHT_STRING);
+    } else {
+        ch_sql_printf(c->out, "(%s = ", v->k);
+        key_literal(c->out, &o->v);
+        buf_adds(c->out, ")");
     }
-    ch_sql_printf(c->out, "(%s = ", v->k);
-    key_literal(c->out, &o->v);
     if (o->has_date) {
         ch_sql_printf(c->out, " OR %s = ", v->k);
         date_key_literal(c->out, o->date_ms);
     }
-    buf_adds(c->out, ")");
+    buf_adds(c->out, fold ? ")))" : ")");
 }
 
 static const char *cmp_sql(enum fop op)
@@ -388,32 +406,33 @@ static int cand_test(struct fctx *c, const struct vars *v,
     }
 }
 
-static void full_path(const struct fctx *c, const struct fnode *n,
+static void full_path(const struct fctx *c, const char *rel, size_t n,
                       struct buf *out)
 {
     if (c->prefix != NULL) {
         buf_adds(out, c->prefix);
         buf_addc(out, '.');
     }
-    buf_adds(out, n->path);
+    buf_add(out, rel, n);
 }
 
-/* arrayExists over the entries at the node's path (and, inside
- * $elemMatch, below the element); the caller writes the condition on the
- * variables and closes with exists_end(). */
-static void exists_begin(struct fctx *c, const struct fnode *n,
-                         struct vars *v, bool wide)
+/* arrayExists over the entries at a path (relative to the $elemMatch
+ * element, if any, and then within it); the caller writes the condition
+ * on the variables and closes with exists_end(). */
+static void exists_at(struct fctx *c, const char *rel, size_t len,
+                      struct vars *v, bool wide)
 {
     struct buf p = BUF_INIT;
 
     /* Most tests read the type and key only: fewer arrays, less work. */
     wide = wide || c->scope != NULL;
     vars_at(v, ++c->depth);
-    full_path(c, n, &p);
+    full_path(c, rel, len, &p);
     if (wide)
-        ch_sql_printf(c->out, "arrayExists((%s, %s, %s, %s, %s, %s, %s) -> "
-                              "%s = ",
-                      v->p, v->w, v->t, v->k, v->n, v->i, v->c, v->p);
+        ch_sql_printf(c->out, "arrayExists((%s, %s, %s, %s, %s, %s, %s, %s, "
+                              "%s) -> %s = ",
+                      v->p, v->s, v->t, v->k, v->n, v->i, v->u, v->w, v->c,
+                      v->p);
     else
         ch_sql_printf(c->out, "arrayExists((%s, %s, %s) -> %s = ", v->p, v->t,
                       v->k, v->p);
@@ -427,11 +446,18 @@ static void exists_begin(struct fctx *c, const struct fnode *n,
     buf_release(&p);
 }
 
+static void exists_begin(struct fctx *c, const struct fnode *n,
+                         struct vars *v, bool wide)
+{
+    exists_at(c, n->path, strlen(n->path), v, wide);
+}
+
 static void exists_end(struct fctx *c)
 {
     if (c->wide[c->depth])
-        buf_adds(c->out, ", cand.path, cand.whole, cand.type, cand.skey, "
-                         "cand.num, cand.id, cand.chain)");
+        buf_adds(c->out, ", cand.path, cand.step, cand.type, cand.skey, "
+                         "cand.num, cand.id, cand.up, cand.walk, "
+                         "cand.chain)");
     else
         buf_adds(c->out, ", cand.path, cand.type, cand.skey)");
     c->depth--;
@@ -443,7 +469,7 @@ static void reached(struct fctx *c, const struct fnode *n)
 
     if (c->scope == NULL) {
         struct buf p = BUF_INIT;
-        full_path(c, n, &p);
+        full_path(c, n->path, strlen(n->path), &p);
         buf_adds(c->out, "has(cand.path, ");
         ch_sql_string(c->out, p.data, p.len);
         buf_adds(c->out, ")");
@@ -453,6 +479,63 @@ static void reached(struct fctx *c, const struct fnode *n)
     exists_begin(c, n, &v, false);
     buf_adds(c->out, "1");
     exists_end(c);
+}
+
+/* Whether the walk of the node's path went missing somewhere (filter.c:
+ * a member absent from an object the walk went into, or a value that
+ * is not a container where the path goes on). Objects the walk goes
+ * into at a prefix are the entries there with walk = 1; each must hold
+ * the next member (an entry reached by name with up = its id). At the
+ * top, the object is the document (or the $elemMatch element). */
+static void missing(struct fctx *c, const struct fnode *n)
+{
+    const char *path = n->path;
+    size_t len = strlen(path);
+    struct vars a, b;
+
+    buf_adds(c->out, "(0");
+    for (size_t end = 0; end <= len;) {
+        size_t next = end;
+        while (next < len && path[next] != '.')
+            next++;
+        /* The member path[0..next) looked up in the objects at
+         * path[0..end-1). */
+        buf_adds(c->out, " OR ");
+        if (end == 0 && c->scope == NULL) {
+            buf_adds(c->out, "NOT ");
+            struct buf p = BUF_INIT;
+            full_path(c, path, next, &p);
+            buf_adds(c->out, "has(cand.path, ");
+            ch_sql_string(c->out, p.data, p.len);
+            buf_adds(c->out, ")");
+            buf_release(&p);
+        } else if (end == 0) {
+            ch_sql_printf(c->out, "NOT ");
+            exists_at(c, path, next, &b, true);
+            ch_sql_printf(c->out, "%s = 1 AND %s = %s", b.s, b.u,
+                          c->scope->i);
+            exists_end(c);
+        } else {
+            exists_at(c, path, end - 1, &a, true);
+            ch_sql_printf(c->out, "%s = 1 AND NOT ", a.w);
+            exists_at(c, path, next, &b, true);
+            ch_sql_printf(c->out, "%s = 1 AND %s = %s", b.s, b.u, a.i);
+            exists_end(c);
+            exists_end(c);
+        }
+        /* A value that cannot be walked where the path goes on. */
+        if (next < len) {
+            buf_adds(c->out, " OR ");
+            exists_at(c, path, next, &b, true);
+            ch_sql_printf(c->out, "%s = 1 AND %s NOT IN (%d, %d)", b.s, b.t,
+                          CHT_OBJECT, CHT_ARRAY);
+            if (c->scope != NULL && end == 0)
+                ch_sql_printf(c->out, " AND %s = %s", b.u, c->scope->i);
+            exists_end(c);
+        }
+        end = next + 1;
+    }
+    buf_adds(c->out, ")");
 }
 
 static int hit(struct fctx *c, const struct fnode *n)
@@ -475,25 +558,52 @@ static bool null_operand(const struct fnode *n)
 
 static int node_sql(struct fctx *c, const struct fnode *n);
 
+/* element_test(): $elemMatch with operators, on one element. */
+static int element_sql(struct fctx *c, const struct vars *v,
+                       const struct fnode *n)
+{
+    int rc = 0;
+
+    if (n->kind != FN_PRED) {
+        const char *join = n->kind == FN_AND ? " AND " : " OR ";
+        buf_adds(c->out, n->kind == FN_NOR ? "NOT (" : "(");
+        buf_adds(c->out, n->nkids == 0 ? (n->kind == FN_AND ? "1" : "0")
+                                       : "");
+        for (int i = 0; rc == 0 && i < n->nkids; i++) {
+            if (i > 0)
+                buf_adds(c->out, join);
+            rc = element_sql(c, v, n->kids[i]);
+        }
+        buf_adds(c->out, ")");
+        return rc;
+    }
+    switch (n->op) {
+    case OP_NE:
+    case OP_NIN:
+        buf_adds(c->out, "NOT ");
+        return cand_test(c, v, n);
+    case OP_EXISTS:
+        buf_adds(c->out, n->flag ? "1" : "0");
+        return 0;
+    default:
+        return cand_test(c, v, n);
+    }
+}
+
 static int elem_match(struct fctx *c, const struct fnode *n)
 {
     struct vars v;
     int rc = 0;
 
     exists_begin(c, n, &v, true);
-    ch_sql_printf(c->out, "%s = 0 AND ", v.w);
+    ch_sql_printf(c->out, "%s = 0 AND ", v.s);
     if (n->sub_on_value) {
-        buf_adds(c->out, "(1");
-        for (int i = 0; rc == 0 && i < n->sub->nkids; i++) {
-            buf_adds(c->out, " AND ");
-            rc = cand_test(c, &v, n->sub->kids[i]);
-        }
-        buf_adds(c->out, ")");
+        rc = element_sql(c, &v, n->sub);
     } else {
         struct buf p = BUF_INIT;
         const char *saved_prefix = c->prefix;
         const struct vars *saved_scope = c->scope;
-        full_path(c, n, &p);
+        full_path(c, n->path, strlen(n->path), &p);
         ch_sql_printf(c->out, "%s = %d AND ", v.t, CHT_OBJECT);
         c->prefix = p.data;
         c->scope = &v;
@@ -506,6 +616,8 @@ static int elem_match(struct fctx *c, const struct fnode *n)
     return rc;
 }
 
+/* $all: every operand as an equality ({f: a} and {f: b}), each with its
+ * own verdict (a null operand holds for a missing value). */
 static int all_sql(struct fctx *c, const struct fnode *n)
 {
     struct vars v;
@@ -516,10 +628,15 @@ static int all_sql(struct fctx *c, const struct fnode *n)
     }
     buf_adds(c->out, "(1");
     for (int i = 0; i < n->nops; i++) {
-        buf_adds(c->out, " AND ");
+        buf_adds(c->out, " AND (");
         exists_begin(c, n, &v, false);
         eq_operand(c, &v, &n->ops[i], OP_EQ);
         exists_end(c);
+        if (n->ops[i].v.value_type == BSON_TYPE_NULL) {
+            buf_adds(c->out, " OR ");
+            missing(c, n);
+        }
+        buf_adds(c->out, ")");
     }
     buf_adds(c->out, ")");
     return 0;
@@ -530,13 +647,14 @@ static int size_sql(struct fctx *c, const struct fnode *n)
     struct vars v;
 
     exists_begin(c, n, &v, true);
-    ch_sql_printf(c->out, "%s = 1 AND %s = %d AND %s = %lld", v.w, v.t,
+    ch_sql_printf(c->out, "%s != 0 AND %s = %d AND %s = %lld", v.s, v.t,
                   CHT_ARRAY, v.n, (long long)n->size);
     exists_end(c);
     return 0;
 }
 
-/* pred_eval(): the verdict from reached and hit, operator by operator. */
+/* verdict(): from reached, missing and hit, operator by operator. A
+ * missing value equals null. */
 static int pred_sql(struct fctx *c, const struct fnode *n)
 {
     int rc = 0;
@@ -549,38 +667,32 @@ static int pred_sql(struct fctx *c, const struct fnode *n)
         break;
     case OP_NE:
     case OP_NIN:
-        if (null_operand(n)) {
-            reached(c, n);
-            buf_adds(c->out, " AND ");
-        }
         buf_adds(c->out, "NOT ");
         rc = hit(c, n);
+        if (null_operand(n)) {
+            buf_adds(c->out, " AND NOT ");
+            missing(c, n);
+        }
         break;
     case OP_IS_NULL:
-        if (n->flag) {
-            buf_adds(c->out, "NOT ");
-            reached(c, n);
-            buf_adds(c->out, " OR ");
-            rc = hit(c, n);
-        } else {
-            reached(c, n);
-            buf_adds(c->out, " AND NOT ");
-            rc = hit(c, n);
-        }
+        buf_adds(c->out, n->flag ? "(" : "NOT (");
+        rc = hit(c, n);
+        buf_adds(c->out, " OR ");
+        missing(c, n);
+        buf_adds(c->out, ")");
         break;
     case OP_EQ:
     case OP_IN:
     case OP_GTE:
     case OP_LTE:
+        rc = hit(c, n);
         if ((n->op == OP_EQ || n->op == OP_IN) ? null_operand(n)
                                                 : n->nops > 0 &&
                                                       n->ops[0].v.value_type ==
                                                           BSON_TYPE_NULL) {
-            buf_adds(c->out, "NOT ");
-            reached(c, n);
             buf_adds(c->out, " OR ");
+            missing(c, n);
         }
-        rc = hit(c, n);
         break;
     case OP_SIZE:
         rc = size_sql(c, n);

@@ -13,10 +13,15 @@
  *         at = "path#position" (the element's position from 1, 0 for the
  *         document), so that a lookup is one indexOf();
  *   cand  what a filter tests at a path (the filter walk of filter.c):
- *         every value at the end of the path (whole = 1), the elements
- *         of those that are arrays (whole = 0), and paths through array
- *         positions ("tags.0"); chain names the array elements (by id)
- *         the walk went through, for $elemMatch.
+ *         every value at the end of the path (reached by a member name,
+ *         step 1, or by an array position such as "tags.0", step 2) and
+ *         the elements of those that are arrays (step 0). Objects have
+ *         an id (their offset in the document, plus one; the document
+ *         is 1), each member reached by name says in which object (up),
+ *         and walk says whether the filter walk goes on into the value:
+ *         so SQL can tell where a path goes missing, which null
+ *         operators need. chain lists the ids of the array elements the
+ *         walk went through, for $elemMatch.
  *
  * Values are compared by their sort key (skey): a byte string whose
  * order is the contract's order of values (null < numbers < strings <
@@ -42,8 +47,8 @@ const char CH_INSERT_COLUMNS[] =
     "created, created_at, updated, updated_at, size, doc, strs, "
     "val.at, val.crossed, val.type, val.skey, val.json, "
     "val.num, val.inum, val.ms, val.fk, val.f3, val.f2, val.f1, val.f0, "
-    "cand.path, cand.whole, cand.type, cand.skey, cand.num, cand.id, "
-    "cand.chain";
+    "cand.path, cand.step, cand.type, cand.skey, cand.num, cand.id, "
+    "cand.up, cand.walk, cand.chain";
 
 /* --- sort keys --------------------------------------------------------- */
 
@@ -521,6 +526,7 @@ static void put_datetime(struct buf *out, int64_t ms)
 
 struct val_entry {
     size_t path, path_len;       /* in rows.text */
+    size_t unwound, unwound_len; /* the unwound path, for an ancestor */
     size_t key, key_len, json, json_len;
     uint32_t elem;
     uint8_t crossed, type;
@@ -532,9 +538,9 @@ struct val_entry {
 
 struct cand_entry {
     size_t path, path_len, key, key_len, chain, chain_len;
-    uint8_t whole, type;
+    uint8_t step, type, walk;
     double num;
-    uint32_t id;
+    uint32_t id, up;
 };
 
 struct rows {
@@ -630,10 +636,31 @@ static void add_val(struct rows *rw, const char *path, size_t plen,
     en->ms = ch_date_of(v);
 }
 
-static void add_cand(struct rows *rw, const char *path, size_t plen,
-                     bool whole, const bson_value_t *v, uint32_t id,
-                     const char *chain, size_t clen)
+/* The steps of the filter walk (cand.step). */
+enum cand_step { STEP_ELEMENT = 0, STEP_MEMBER = 1, STEP_INDEX = 2 };
+
+struct walk {
+    struct rows *rw;
+    const uint8_t *base;         /* the document's bytes: ids are offsets */
+    struct buf path;
+    struct buf chain;
+};
+
+/* An object's id: its offset in the document plus one (the document is
+ * 1), the same by whichever route the walk reaches it; 0 for other
+ * values. */
+static uint32_t node_id(const struct walk *w, const bson_value_t *v)
 {
+    if (v->value_type != BSON_TYPE_DOCUMENT)
+        return 0;
+    return (uint32_t)(v->value.v_doc.data - w->base) + 1;
+}
+
+static void add_cand(struct walk *w, enum cand_step step,
+                     const bson_value_t *v, uint32_t up, bool walked)
+{
+    struct rows *rw = w->rw;
+
     if (rw->ncands == rw->cap_cands) {
         size_t cap = rw->cap_cands ? rw->cap_cands * 2 : 64;
         struct cand_entry *p = realloc(rw->cands, cap * sizeof(*p));
@@ -646,68 +673,43 @@ static void add_cand(struct rows *rw, const char *path, size_t plen,
     }
     struct cand_entry *en = &rw->cands[rw->ncands++];
     memset(en, 0, sizeof(*en));
-    en->path = add_text(rw, path, plen);
-    en->path_len = plen;
-    en->whole = whole;
+    en->path = add_text(rw, w->path.data, w->path.len);
+    en->path_len = w->path.len;
+    en->step = (uint8_t)step;
     en->type = (uint8_t)ch_type_of(v);
     en->key = rw->text.len;
     ch_key_encode(&rw->text, v);
     en->key_len = rw->text.len - en->key;
     en->num = num_of(v);
-    en->id = id;
-    en->chain = add_text(rw, chain, clen);
-    en->chain_len = clen;
-}
-
-/* An element's id: its offset in the document, unique and the same by
- * whichever route the walk reaches it. */
-static uint32_t element_id(const struct rows *rw, const bson_iter_t *el)
-{
-    const bson_value_t *v = bson_iter_value((bson_iter_t *)el);
-
-    if (v->value_type != BSON_TYPE_DOCUMENT)
-        return 0;
-    return (uint32_t)(v->value.v_doc.data - bson_get_data(rw->doc));
+    en->id = node_id(w, v);
+    en->up = up;
+    en->walk = walked && v->value_type == BSON_TYPE_DOCUMENT;
+    en->chain = add_text(rw, w->chain.data ? w->chain.data : "",
+                         w->chain.len);
+    en->chain_len = w->chain.len;
 }
 
 /* --- cand: the filter walk --------------------------------------------- */
 
-struct walk {
-    struct rows *rw;
-    struct buf path;
-    struct buf chain;
-};
-
-static void walk_doc(struct walk *w, const bson_iter_t *doc);
+static void walk_doc(struct walk *w, const bson_iter_t *doc, uint32_t id);
 static void walk_array(struct walk *w, const bson_iter_t *arr);
 
-/* The value at the end of the current path, and its elements. */
-static void emit_end(struct walk *w, const bson_iter_t *it)
+/* The value at the end of the current path, and its elements (which the
+ * walk goes into only when the array was reached by name). */
+static void emit_end(struct walk *w, const bson_iter_t *it,
+                     enum cand_step step, uint32_t up)
 {
     bson_iter_t el;
-    const char *chain = w->chain.data ? w->chain.data : "";
 
-    add_cand(w->rw, w->path.data, w->path.len, true,
-             bson_iter_value((bson_iter_t *)it), 0, chain, w->chain.len);
+    add_cand(w, step, bson_iter_value((bson_iter_t *)it), up, true);
     if (!BSON_ITER_HOLDS_ARRAY(it) || !bson_iter_recurse(it, &el))
         return;
     while (bson_iter_next(&el))
-        add_cand(w->rw, w->path.data, w->path.len, false,
-                 bson_iter_value(&el), element_id(w->rw, &el), chain,
-                 w->chain.len);
+        add_cand(w, STEP_ELEMENT, bson_iter_value(&el), 0,
+                 step == STEP_MEMBER);
 }
 
-/* A value reached by a member name: end here, or walk on. */
-static void reach(struct walk *w, const bson_iter_t *it)
-{
-    emit_end(w, it);
-    if (BSON_ITER_HOLDS_DOCUMENT(it))
-        walk_doc(w, it);
-    else if (BSON_ITER_HOLDS_ARRAY(it))
-        walk_array(w, it);
-}
-
-static void walk_doc(struct walk *w, const bson_iter_t *doc)
+static void walk_doc(struct walk *w, const bson_iter_t *doc, uint32_t id)
 {
     bson_iter_t m;
     size_t at = w->path.len;
@@ -718,7 +720,12 @@ static void walk_doc(struct walk *w, const bson_iter_t *doc)
         if (at > 0)
             buf_addc(&w->path, '.');
         buf_add(&w->path, bson_iter_key(&m), bson_iter_key_len(&m));
-        reach(w, &m);
+        /* A value reached by a member name: end here, or walk on. */
+        emit_end(w, &m, STEP_MEMBER, id);
+        if (BSON_ITER_HOLDS_DOCUMENT(&m))
+            walk_doc(w, &m, node_id(w, bson_iter_value(&m)));
+        else if (BSON_ITER_HOLDS_ARRAY(&m))
+            walk_array(w, &m);
         buf_truncate(&w->path, at);
     }
 }
@@ -734,7 +741,7 @@ static void walk_array(struct walk *w, const bson_iter_t *arr)
     if (!bson_iter_recurse(arr, &el))
         return;
     while (bson_iter_next(&el)) {
-        uint32_t id = element_id(w->rw, &el);
+        uint32_t id = node_id(w, bson_iter_value(&el));
         if (id != 0) {
             if (w->chain.len == 0)
                 buf_addc(&w->chain, '/');
@@ -742,12 +749,12 @@ static void walk_array(struct walk *w, const bson_iter_t *arr)
         }
         buf_addc(&w->path, '.');
         buf_add(&w->path, bson_iter_key(&el), bson_iter_key_len(&el));
-        emit_end(w, &el);
-        if (BSON_ITER_HOLDS_DOCUMENT(&el))
-            walk_doc(w, &el);
+        emit_end(w, &el, STEP_INDEX, 0);
+        if (id != 0)
+            walk_doc(w, &el, id);
         buf_truncate(&w->path, at);
-        if (BSON_ITER_HOLDS_DOCUMENT(&el))
-            walk_doc(w, &el);
+        if (id != 0)
+            walk_doc(w, &el, id);
         buf_truncate(&w->chain, chain_at);
     }
 }
@@ -861,10 +868,80 @@ static void add_vals_below(struct rows *rw, const bson_iter_t *root,
     buf_release(&full);
 }
 
+/* Copies the object doc into out with the member at path `down`
+ * (objects all the way) replaced by the element. */
+static void copy_with_element(const bson_value_t *doc, const char *down,
+                              size_t n, const bson_value_t *element,
+                              bson_t *out)
+{
+    bson_iter_t it;
+    const char *dot = memchr(down, '.', n);
+    size_t klen = dot ? (size_t)(dot - down) : n;
+
+    if (!bson_iter_init_from_data(&it, doc->value.v_doc.data,
+                                  doc->value.v_doc.data_len))
+        return;
+    while (bson_iter_next(&it)) {
+        const char *key = bson_iter_key(&it);
+        if (bson_iter_key_len(&it) != klen || memcmp(key, down, klen) != 0) {
+            bson_append_iter(out, key, -1, &it);
+        } else if (dot == NULL) {
+            bson_append_value(out, key, -1, element);
+        } else {
+            bson_t child;
+            bson_append_document_begin(out, key, -1, &child);
+            copy_with_element(bson_iter_value(&it), dot + 1,
+                              n - klen - 1, element, &child);
+            bson_append_document_end(out, &child);
+        }
+    }
+}
+
+/* A path above an unwound one reads the object with the element in place
+ * of the array (MongoDB's $unwind): for each element, an entry for each
+ * object on the way, at "ancestor#position@unwound". */
+static void add_ancestors(struct rows *rw, const bson_iter_t *root,
+                          const char *path, size_t n, uint32_t elem,
+                          const bson_value_t *element)
+{
+    for (size_t end = 0; end < n; end++) {
+        if (path[end] != '.')
+            continue;
+        char *ancestor = strndup(path, end);
+        bson_value_t v;
+        if (ancestor == NULL) {
+            rw->oom = 1;
+            return;
+        }
+        buf_reset(&rw->scratch);
+        if (value_resolve_iter(root, ancestor, &rw->scratch, &v) == 0 &&
+            v.value_type == BSON_TYPE_DOCUMENT) {
+            bson_t copy;
+            bson_iter_t it;
+            bson_init(&copy);
+            bson_t holder;
+            bson_init(&holder);
+            bson_append_document_begin(&holder, "v", 1, &copy);
+            copy_with_element(&v, path + end + 1, n - end - 1, element, &copy);
+            bson_append_document_end(&holder, &copy);
+            if (bson_iter_init_find(&it, &holder, "v")) {
+                add_val(rw, ancestor, end, elem, false, bson_iter_value(&it));
+                if (!rw->oom) {
+                    struct val_entry *en = &rw->vals[rw->nvals - 1];
+                    en->unwound = add_text(rw, path, n);
+                    en->unwound_len = n;
+                }
+            }
+            bson_destroy(&holder);
+        }
+        free(ancestor);
+    }
+}
+
 /* Arrays that unwind can reach (through objects only): an entry for each
- * element, and for each path below it. */
-static void add_elements(struct rows *rw, const bson_iter_t *doc,
-                         struct buf *path)
+ * element, and for each path below it and above it. */
+static void add_elements(struct rows *rw, const bson_iter_t *root,
+                         const bson_iter_t *doc, struct buf *path)
 {
     bson_iter_t m, el;
     size_t at = path->len;
@@ -876,7 +953,7 @@ static void add_elements(struct rows *rw, const bson_iter_t *doc,
             buf_addc(path, '.');
         buf_add(path, bson_iter_key(&m), bson_iter_key_len(&m));
         if (BSON_ITER_HOLDS_DOCUMENT(&m)) {
-            add_elements(rw, &m, path);
+            add_elements(rw, root, &m, path);
         } else if (BSON_ITER_HOLDS_ARRAY(&m) && bson_iter_recurse(&m, &el)) {
             for (uint32_t i = 1; bson_iter_next(&el); i++) {
                 add_val(rw, path->data, path->len, i, false,
@@ -884,6 +961,8 @@ static void add_elements(struct rows *rw, const bson_iter_t *doc,
                 if (BSON_ITER_HOLDS_DOCUMENT(&el) ||
                     BSON_ITER_HOLDS_ARRAY(&el))
                     add_vals_below(rw, &el, path->data, path->len, i);
+                add_ancestors(rw, root, path->data, path->len, i,
+                              bson_iter_value(&el));
             }
         }
         buf_truncate(path, at);
@@ -952,9 +1031,15 @@ static void put_vals(struct buf *out, const struct rows *rw)
     for (size_t i = 0; i < n; i++) {
         char at[16];
         int an = snprintf(at, sizeof(at), "#%u", v[i].elem);
-        put_varint(out, v[i].path_len + (size_t)an);
+        bool above = v[i].unwound_len > 0;
+        put_varint(out, v[i].path_len + (size_t)an +
+                            (above ? v[i].unwound_len + 1 : 0));
         buf_add(out, t + v[i].path, v[i].path_len);
         buf_add(out, at, (size_t)an);
+        if (above) {
+            buf_addc(out, '@');
+            buf_add(out, t + v[i].unwound, v[i].unwound_len);
+        }
     }
     put_varint(out, n);
     for (size_t i = 0; i < n; i++)
@@ -998,7 +1083,7 @@ static void put_cands(struct buf *out, const struct rows *rw)
         put_string(out, t + c[i].path, c[i].path_len);
     put_varint(out, n);
     for (size_t i = 0; i < n; i++)
-        put_le(out, c[i].whole, 1);
+        put_le(out, c[i].step, 1);
     put_varint(out, n);
     for (size_t i = 0; i < n; i++)
         put_le(out, c[i].type, 1);
@@ -1011,6 +1096,12 @@ static void put_cands(struct buf *out, const struct rows *rw)
     put_varint(out, n);
     for (size_t i = 0; i < n; i++)
         put_le(out, c[i].id, 4);
+    put_varint(out, n);
+    for (size_t i = 0; i < n; i++)
+        put_le(out, c[i].up, 4);
+    put_varint(out, n);
+    for (size_t i = 0; i < n; i++)
+        put_le(out, c[i].walk, 1);
     put_varint(out, n);
     for (size_t i = 0; i < n; i++)
         put_string(out, t + c[i].chain, c[i].chain_len);
@@ -1081,9 +1172,10 @@ int ch_row_encode(const bson_t *doc, uint64_t version, bool deleted,
     bson_append_document(&wrap, "d", 1, doc);
     bson_iter_init_find(&root, &wrap, "d");
 
-    walk_doc(&w, &root);
+    w.base = bson_iter_value(&root)->value.v_doc.data;
+    walk_doc(&w, &root, 1);
     add_vals_below(&rw, &root, "", 0, 0);
-    add_elements(&rw, &root, &path);
+    add_elements(&rw, &root, &root, &path);
     collect_strings(&root, &strs, &nstrs);
     jw_init(&jw, &json);
     jw_bson_document(&jw, doc);

@@ -28,8 +28,8 @@ static const char columns[] =
     "val Nested(at String, crossed UInt8, type UInt8, "
     "skey String, json String, num Float64, inum Int64, ms Int64, "
     "fk UInt8, f3 UInt32, f2 UInt32, f1 UInt32, f0 UInt32), "
-    "cand Nested(path String, whole UInt8, type UInt8, skey String, "
-    "num Float64, id UInt32, chain String))";
+    "cand Nested(path String, step UInt8, type UInt8, skey String, "
+    "num Float64, id UInt32, up UInt32, walk UInt8, chain String))";
 
 /* Runs sql on every node; the first failure stops. */
 static int on_every_node(struct ch *ch, const char *sql,
