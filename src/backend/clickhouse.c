@@ -192,8 +192,7 @@ static int read_version(struct ch *ch, struct err *e)
 static int ch_bucket_prepare(struct backend *be, const char *bucket_id,
                              const bson_t *record, struct err *e)
 {
-    (void)record;
-    return ch_schema_create(self(be), bucket_id, e);
+    return ch_schema_create(self(be), bucket_id, record, e);
 }
 
 static void ch_bucket_drop(struct backend *be, const char *bucket_id)

@@ -101,6 +101,35 @@ void ch_regex_escape(struct buf *out, const char *s, size_t n);
 void ch_table_local(struct buf *out, const struct ch *ch, const char *bucket_id);
 void ch_table_dist(struct buf *out, const struct ch *ch, const char *bucket_id);
 
+/* --- the layout of a bucket's table ------------------------------------- */
+
+/* Paths with columns of their own ("typed" paths): the system fields and
+ * the fields the bucket schema declares at the top of metadata with a
+ * scalar type (string, integer, number, float, boolean, date,
+ * datetime), whose value is one scalar, null or missing. Each holds the
+ * same facets as a val entry, in columns <name>__p (present), __t, __k,
+ * __n, __i, __d, __x and __c3..__c0: a filter, key or metric on such a
+ * path reads them instead of searching the entries. */
+#define CH_TYPED_MAX 64
+
+struct ch_typed {
+    char path[256];
+    char name[160];              /* column prefix, [A-Za-z0-9_] */
+};
+
+struct ch_layout {
+    struct ch_typed typed[CH_TYPED_MAX];
+    int ntyped;
+};
+
+/* The layout of a bucket (its record: bucket_schema). */
+void ch_layout_of(const bson_t *bucket, struct ch_layout *out);
+const struct ch_typed *ch_layout_find(const struct ch_layout *l,
+                                      const char *path);
+/* Appends ", <columns> <types>" (ddl) or ", <columns>" of the typed
+ * paths. */
+void ch_layout_columns(const struct ch_layout *l, bool ddl, struct buf *out);
+
 /* --- clickhouse_rows.c -------------------------------------------------- */
 
 /* Type codes of path entries (column t). */
@@ -158,9 +187,11 @@ int ch_key_decode(const uint8_t *k, size_t n, enum ch_type t,
 int64_t ch_date_of(const bson_value_t *v);
 
 /* Appends one row for doc (the stored document, a bucket's object) in
- * RowBinary, in the column order of CH_INSERT_COLUMNS. */
-int ch_row_encode(const bson_t *doc, uint64_t version, bool deleted,
-                  struct buf *out, struct err *e);
+ * RowBinary, in the column order of CH_INSERT_COLUMNS then the layout's
+ * typed columns. */
+int ch_row_encode(const bson_t *doc, const struct ch_layout *layout,
+                  uint64_t version, bool deleted, struct buf *out,
+                  struct err *e);
 
 /* The columns every insert names, in row order. */
 extern const char CH_INSERT_COLUMNS[];
@@ -168,7 +199,8 @@ extern const char CH_INSERT_COLUMNS[];
 /* --- clickhouse_schema.c ------------------------------------------------ */
 
 int ch_schema_start(struct ch *ch, struct err *e);
-int ch_schema_create(struct ch *ch, const char *bucket_id, struct err *e);
+int ch_schema_create(struct ch *ch, const char *bucket_id,
+                     const bson_t *record, struct err *e);
 void ch_schema_drop(struct ch *ch, const char *bucket_id);
 
 /* --- clickhouse_write.c ------------------------------------------------- */
@@ -231,10 +263,16 @@ void ch_resolve_sql(struct buf *out, const char *path, const char *elem,
 void ch_resolve_sql_at(struct buf *out, const char *path, const char *elem,
                        const char *suffix, size_t floor, enum ch_facet facet);
 
+/* A facet of a typed path, from its columns. */
+void ch_typed_sql(struct buf *out, const struct ch_typed *t,
+                  enum ch_facet facet);
+
 /* Appends the SQL condition of a compiled filter (NULL: true) over the
- * cand entries. Regular expressions that RE2 cannot run are refused with
- * ERR_VALIDATION, located under path. */
-int ch_filter_sql(struct ch *ch, const struct filter *f, struct buf *out,
+ * cand entries (and the layout's typed columns). Regular expressions
+ * that RE2 cannot run are refused with ERR_VALIDATION, located under
+ * path. */
+int ch_filter_sql(struct ch *ch, const struct filter *f,
+                  const struct ch_layout *layout, struct buf *out,
                   struct err_path *path, struct err *e);
 /* The condition of objects/list's search (any string, ASCII caseless). */
 void ch_search_sql(struct buf *out, const char *needle);

@@ -66,6 +66,7 @@ struct binding {
 struct aq {
     struct ch *ch;
     const struct agg_request *req;
+    struct ch_layout layout;
     struct buf sql;
     struct col *keys, *metrics;
     int ncols;
@@ -114,6 +115,12 @@ static void facet(struct aq *q, const struct agg_path *p, enum ch_facet f)
         return;
     }
 
+    /* Typed paths read their own columns. */
+    const struct ch_typed *t = ch_layout_find(&q->layout, p->path);
+    if (t != NULL) {
+        ch_typed_sql(&q->sql, t, f);
+        return;
+    }
     while (n < q->nbind && strcmp(q->bind[n].path, p->path) != 0)
         n++;
     if (n == q->nbind) {
@@ -768,7 +775,7 @@ static int build_sql(struct aq *q, const struct catalog_bucket *b,
 
     err_path_key(&path, "body");
     err_path_key(&path, "filters");
-    int rc = ch_filter_sql(q->ch, req->filter, &where, &path, e);
+    int rc = ch_filter_sql(q->ch, req->filter, &q->layout, &where, &path, e);
 
     buf_adds(&q->sql, "SELECT ");
     buf_add(&q->sql, head.data, head.len);
@@ -1233,6 +1240,7 @@ int ch_aggregate(struct backend *be, const struct backend_req *r,
     char groups[32], secs[32], memory[32];
 
     (void)r;
+    ch_layout_of(&b->record, &q.layout);
     q.keys = arena_zalloc(plan->arena, (size_t)(req->nkeys + 1) *
                                            sizeof(*q.keys));
     q.metrics = arena_zalloc(plan->arena, (size_t)(req->nmetrics + 1) *

@@ -163,16 +163,34 @@ void ch_resolve_sql_at(struct buf *out, const char *path, const char *elem,
     }
 }
 
+void ch_typed_sql(struct buf *out, const struct ch_typed *t,
+                  enum ch_facet facet)
+{
+    static const char *const suffix[] = {
+        [CHF_PRESENT] = "p", [CHF_TYPE] = "t", [CHF_SKEY] = "k",
+        [CHF_NUM] = "n",     [CHF_INUM] = "i", [CHF_MS] = "d",
+        [CHF_FK] = "x",      [CHF_F3] = "c3",  [CHF_F2] = "c2",
+        [CHF_F1] = "c1",     [CHF_F0] = "c0"};
+
+    /* A typed path holds scalars only: no JSON. */
+    if (facet == CHF_JSON)
+        buf_adds(out, "''");
+    else
+        ch_sql_printf(out, "%s__%s", t->name, suffix[facet]);
+}
+
 /* --- filters ----------------------------------------------------------- */
 
 /* Lambda variables of one nesting level: cand.path, step, type, skey,
  * num, id, up, walk, chain. */
 struct vars {
-    char p[16], s[16], t[16], k[16], n[16], i[16], u[16], w[16], c[16];
+    char p[192], s[192], t[192], k[192], n[192], i[192], u[192], w[192],
+        c[192];
 };
 
 struct fctx {
     struct ch *ch;
+    const struct ch_layout *layout;
     struct buf *out;
     struct err *e;
     struct err_path *path;
@@ -463,9 +481,35 @@ static void exists_end(struct fctx *c)
     c->depth--;
 }
 
+/* The typed columns of the node's path, when it has them and is read
+ * from the document (a typed path holds one scalar, null or missing:
+ * reached when present, missing otherwise, never an array). */
+static const struct ch_typed *typed_of(const struct fctx *c,
+                                       const struct fnode *n)
+{
+    if (c->scope != NULL || c->prefix != NULL)
+        return NULL;
+    return ch_layout_find(c->layout, n->path);
+}
+
+/* Variables naming the typed columns, for cand_test(). */
+static void typed_vars(const struct ch_typed *t, struct vars *v)
+{
+    memset(v, 0, sizeof(*v));
+    snprintf(v->t, sizeof(v->t), "%s__t", t->name);
+    snprintf(v->k, sizeof(v->k), "%s__k", t->name);
+    snprintf(v->n, sizeof(v->n), "%s__n", t->name);
+}
+
 static void reached(struct fctx *c, const struct fnode *n)
 {
     struct vars v;
+    const struct ch_typed *t = typed_of(c, n);
+
+    if (t != NULL) {
+        ch_sql_printf(c->out, "(%s__p = 1)", t->name);
+        return;
+    }
 
     if (c->scope == NULL) {
         struct buf p = BUF_INIT;
@@ -492,6 +536,12 @@ static void missing(struct fctx *c, const struct fnode *n)
     const char *path = n->path;
     size_t len = strlen(path);
     struct vars a, b;
+    const struct ch_typed *t = typed_of(c, n);
+
+    if (t != NULL) {
+        ch_sql_printf(c->out, "(%s__p = 0)", t->name);
+        return;
+    }
 
     buf_adds(c->out, "(0");
     for (size_t end = 0; end <= len;) {
@@ -541,7 +591,15 @@ static void missing(struct fctx *c, const struct fnode *n)
 static int hit(struct fctx *c, const struct fnode *n)
 {
     struct vars v;
+    const struct ch_typed *t = typed_of(c, n);
 
+    if (t != NULL) {
+        typed_vars(t, &v);
+        ch_sql_printf(c->out, "(%s__p = 1 AND ", t->name);
+        int rc = cand_test(c, &v, n);
+        buf_adds(c->out, ")");
+        return rc;
+    }
     exists_begin(c, n, &v, false);
     int rc = cand_test(c, &v, n);
     exists_end(c);
@@ -595,6 +653,11 @@ static int elem_match(struct fctx *c, const struct fnode *n)
     struct vars v;
     int rc = 0;
 
+    /* A typed path never holds an array. */
+    if (typed_of(c, n) != NULL) {
+        buf_adds(c->out, "0");
+        return 0;
+    }
     exists_begin(c, n, &v, true);
     ch_sql_printf(c->out, "%s = 0 AND ", v.s);
     if (n->sub_on_value) {
@@ -628,10 +691,18 @@ static int all_sql(struct fctx *c, const struct fnode *n)
     }
     buf_adds(c->out, "(1");
     for (int i = 0; i < n->nops; i++) {
+        const struct ch_typed *t = typed_of(c, n);
         buf_adds(c->out, " AND (");
-        exists_begin(c, n, &v, false);
-        eq_operand(c, &v, &n->ops[i], OP_EQ);
-        exists_end(c);
+        if (t != NULL) {
+            typed_vars(t, &v);
+            ch_sql_printf(c->out, "(%s__p = 1 AND ", t->name);
+            eq_operand(c, &v, &n->ops[i], OP_EQ);
+            buf_adds(c->out, ")");
+        } else {
+            exists_begin(c, n, &v, false);
+            eq_operand(c, &v, &n->ops[i], OP_EQ);
+            exists_end(c);
+        }
         if (n->ops[i].v.value_type == BSON_TYPE_NULL) {
             buf_adds(c->out, " OR ");
             missing(c, n);
@@ -646,6 +717,10 @@ static int size_sql(struct fctx *c, const struct fnode *n)
 {
     struct vars v;
 
+    if (typed_of(c, n) != NULL) {
+        buf_adds(c->out, "0");
+        return 0;
+    }
     exists_begin(c, n, &v, true);
     ch_sql_printf(c->out, "%s != 0 AND %s = %d AND %s = %lld", v.s, v.t,
                   CHT_ARRAY, v.n, (long long)n->size);
@@ -785,10 +860,12 @@ static int check_regexes(struct fctx *c)
     return rc == ERR_VALIDATION ? 0 : rc;
 }
 
-int ch_filter_sql(struct ch *ch, const struct filter *f, struct buf *out,
+int ch_filter_sql(struct ch *ch, const struct filter *f,
+                  const struct ch_layout *layout, struct buf *out,
                   struct err_path *path, struct err *e)
 {
-    struct fctx c = {.ch = ch, .out = out, .e = e, .path = path};
+    struct fctx c = {.ch = ch, .layout = layout, .out = out, .e = e,
+                     .path = path};
 
     if (f == NULL || f->root == NULL) {
         buf_adds(out, "1");

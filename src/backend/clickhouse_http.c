@@ -88,6 +88,11 @@ static void build_url(struct ch *ch, const struct ch_endpoint *ep, CURL *h,
         add_param(url, h, "user", ch->user, strlen(ch->user));
     if (ch->password[0])
         add_param(url, h, "password", ch->password, strlen(ch->password));
+    /* TUNING: reads use FINAL, which reads every part at once with a
+     * buffer per column and part: 1 MiB buffers (the default) made a
+     * 60-column filter over 44 parts need 2.6 GiB; 128 KiB costs little
+     * on scans (parts are compressed in 64 KiB-1 MiB blocks). */
+    add_param(url, h, "max_read_buffer_size", "131072", 6);
     for (int i = 0; s != NULL && i + 1 < s->n; i += 2)
         add_param(url, h, s->pairs[i], s->pairs[i + 1],
                   strlen(s->pairs[i + 1]));

@@ -245,11 +245,13 @@ static int list_where(struct ch *ch, const struct backend_list *l,
                       struct buf *sql, struct err *e)
 {
     struct err_path path = {0};
+    struct ch_layout layout;
 
+    ch_layout_of(l->bucket, &layout);
     err_path_key(&path, "body");
     err_path_key(&path, "filters");
     buf_adds(sql, " WHERE " CH_LIVE " AND ");
-    int rc = ch_filter_sql(ch, l->filter, sql, &path, e);
+    int rc = ch_filter_sql(ch, l->filter, &layout, sql, &path, e);
     if (rc == 0 && l->search != NULL && l->search[0] != '\0') {
         buf_adds(sql, " AND ");
         ch_search_sql(sql, l->search);
@@ -257,13 +259,28 @@ static int list_where(struct ch *ch, const struct backend_list *l,
     return rc;
 }
 
+/* A facet of the sort field: its typed columns, or its entries. */
+static void sort_facet(const struct backend_list *l, struct buf *sql,
+                       enum ch_facet f)
+{
+    struct ch_layout layout;
+    const struct ch_typed *t;
+
+    ch_layout_of(l->bucket, &layout);
+    t = ch_layout_find(&layout, l->sort_field);
+    if (t != NULL)
+        ch_typed_sql(sql, t, f);
+    else
+        ch_resolve_sql(sql, l->sort_field, "0", 0, f);
+}
+
 /* A missing sort value sorts as null: its key is the null key. */
 static void sort_key_sql(const struct backend_list *l, struct buf *sql)
 {
     buf_adds(sql, "if(");
-    ch_resolve_sql(sql, l->sort_field, "0", 0, CHF_PRESENT);
+    sort_facet(l, sql, CHF_PRESENT);
     buf_adds(sql, ", ");
-    ch_resolve_sql(sql, l->sort_field, "0", 0, CHF_SKEY);
+    sort_facet(l, sql, CHF_SKEY);
     ch_sql_printf(sql, ", '\\x%02x')", CHR_NULL);
 }
 
@@ -314,7 +331,7 @@ static int page_sql(struct ch *ch, const struct catalog_bucket *b,
 {
     buf_adds(sql, "SELECT doc, created, object_id, ");
     if (l->sort_field != NULL) {
-        ch_resolve_sql(sql, l->sort_field, "0", 0, CHF_TYPE);
+        sort_facet(l, sql, CHF_TYPE);
         buf_adds(sql, ", ");
         sort_key_sql(l, sql);
     } else {

@@ -597,6 +597,30 @@ static void fixed_parts(double x, uint8_t *kind, uint32_t f[4])
     *kind = x < 0 ? CHX_NEGATIVE : CHX_POSITIVE;
 }
 
+/* The facets of a value, as a val entry or a typed path holds them. */
+static void value_facets(struct rows *rw, struct val_entry *en,
+                         const bson_value_t *v)
+{
+    en->type = (uint8_t)ch_type_of(v);
+    en->key = rw->text.len;
+    ch_key_encode(&rw->text, v);
+    en->key_len = rw->text.len - en->key;
+    if (en->type == CHT_OBJECT || en->type == CHT_ARRAY) {
+        struct jw w;
+        en->json = rw->text.len;
+        jw_init(&w, &rw->text);
+        value_write_json(&w, v);
+        en->json_len = rw->text.len - en->json;
+    }
+    en->num = num_of(v);
+    if (en->type == CHT_INT)
+        en->inum = v->value_type == BSON_TYPE_INT32 ? v->value.v_int32
+                                                    : v->value.v_int64;
+    if (en->type == CHT_DOUBLE)
+        fixed_parts(v->value.v_double, &en->fk, en->f);
+    en->ms = ch_date_of(v);
+}
+
 static void add_val(struct rows *rw, const char *path, size_t plen,
                     uint32_t elem, bool crossed, const bson_value_t *v)
 {
@@ -616,24 +640,36 @@ static void add_val(struct rows *rw, const char *path, size_t plen,
     en->path_len = plen;
     en->elem = elem;
     en->crossed = crossed;
-    en->type = (uint8_t)ch_type_of(v);
-    en->key = rw->text.len;
-    ch_key_encode(&rw->text, v);
-    en->key_len = rw->text.len - en->key;
-    if (en->type == CHT_OBJECT || en->type == CHT_ARRAY) {
-        struct jw w;
-        en->json = rw->text.len;
-        jw_init(&w, &rw->text);
-        value_write_json(&w, v);
-        en->json_len = rw->text.len - en->json;
+    value_facets(rw, en, v);
+}
+
+/* The typed columns of the layout: each path's facets at the document. */
+static void put_typed(struct buf *out, struct rows *rw, const bson_iter_t *root,
+                      const struct ch_layout *layout)
+{
+    for (int i = 0; layout != NULL && i < layout->ntyped; i++) {
+        struct val_entry en;
+        bson_value_t v;
+        bool present;
+
+        memset(&en, 0, sizeof(en));
+        en.ms = CH_NO_DATE;
+        buf_reset(&rw->scratch);
+        present = value_resolve_iter(root, layout->typed[i].path, &rw->scratch,
+                                     &v) == 0;
+        if (present)
+            value_facets(rw, &en, &v);
+        put_le(out, present, 1);
+        put_le(out, present ? en.type : 0, 1);
+        put_string(out, present ? rw->text.data + en.key : "",
+                   present ? en.key_len : 0);
+        put_double(out, en.num);
+        put_le(out, (uint64_t)en.inum, 8);
+        put_le(out, (uint64_t)en.ms, 8);
+        put_le(out, en.fk, 1);
+        for (int c = 0; c < 4; c++)
+            put_le(out, en.f[c], 4);
     }
-    en->num = num_of(v);
-    if (en->type == CHT_INT)
-        en->inum = v->value_type == BSON_TYPE_INT32 ? v->value.v_int32
-                                                    : v->value.v_int64;
-    if (en->type == CHT_DOUBLE)
-        fixed_parts(v->value.v_double, &en->fk, en->f);
-    en->ms = ch_date_of(v);
 }
 
 /* The steps of the filter walk (cand.step). */
@@ -1156,8 +1192,9 @@ static void rows_release(struct rows *rw)
     free(rw->cands);
 }
 
-int ch_row_encode(const bson_t *doc, uint64_t version, bool deleted,
-                  struct buf *out, struct err *e)
+int ch_row_encode(const bson_t *doc, const struct ch_layout *layout,
+                  uint64_t version, bool deleted, struct buf *out,
+                  struct err *e)
 {
     struct rows rw = {.doc = doc};
     struct walk w = {.rw = &rw};
@@ -1186,6 +1223,7 @@ int ch_row_encode(const bson_t *doc, uint64_t version, bool deleted,
     buf_add(out, strs.data, strs.len);
     put_vals(out, &rw);
     put_cands(out, &rw);
+    put_typed(out, &rw, &root, layout);
 
     int rc = rw.oom || rw.text.oom || json.oom || strs.oom || out->oom ||
              w.path.oom || w.chain.oom;

@@ -51,6 +51,7 @@ struct wb {
     struct store_txn t;          /* the catalog, while the write lasts */
     bool t_open;
     struct catalog_bucket bucket;
+    struct ch_layout layout;
     struct objects_bucket ob;
     const char *fields[UNIQUE_FIELDS_MAX];
     enum ingest_policy policy;
@@ -73,9 +74,11 @@ static int wb_open(struct wb *wb, struct ch *ch, const struct backend_req *r,
         return rc;
     wb->t_open = true;
     rc = backend_find_bucket(&wb->t, r, &wb->bucket, e);
-    if (rc == 0)
+    if (rc == 0) {
         objects_bucket_from(&wb->bucket, &wb->ob, wb->fields,
                             UNIQUE_FIELDS_MAX);
+        ch_layout_of(&wb->bucket.record, &wb->layout);
+    }
     if (rc == 0 && with_policy)
         rc = ingest_policy_for(&wb->bucket, r->policy, &wb->policy, e);
     return rc;
@@ -143,13 +146,20 @@ static int unique_key(struct wb *wb, const bson_t *doc, struct buf *key,
 /* The SQL of a unique key field's sort key in a row ('' when absent):
  * the path reached through objects only, as bson_iter_find_descendant
  * reads it. */
-static void key_field_sql(struct buf *sql, const char *field)
+static void key_field_sql(struct buf *sql, const struct ch_layout *layout,
+                          const char *field)
 {
     char path[512];
-
     char at[520];
+    const struct ch_typed *t;
 
-    snprintf(at, sizeof(at), "%s#0", field_path(field, path, sizeof(path)));
+    field_path(field, path, sizeof(path));
+    t = ch_layout_find(layout, path);
+    if (t != NULL) {
+        ch_sql_printf(sql, "if(%s__p = 1, %s__k, '')", t->name, t->name);
+        return;
+    }
+    snprintf(at, sizeof(at), "%s#0", path);
     buf_adds(sql, "if(val.crossed[indexOf(val.at, ");
     ch_sql_cstring(sql, at);
     buf_adds(sql, ")] = 0, val.skey[indexOf(val.at, ");
@@ -266,7 +276,7 @@ static int prefetch(struct wb *wb, const char *const *ids, size_t nids,
     buf_adds(&sql, "SELECT object_id, version, doc");
     for (int f = 0; f < nf; f++) {
         buf_adds(&sql, ", ");
-        key_field_sql(&sql, wb->fields[f]);
+        key_field_sql(&sql, &wb->layout, wb->fields[f]);
     }
     buf_adds(&sql, " FROM ");
     ch_table_dist(&sql, ch, wb->bucket.id);
@@ -280,7 +290,7 @@ static int prefetch(struct wb *wb, const char *const *ids, size_t nids,
         buf_adds(&sql, " OR (");
         for (int f = 0; f < nf; f++) {
             buf_adds(&sql, f ? ", " : "");
-            key_field_sql(&sql, wb->fields[f]);
+            key_field_sql(&sql, &wb->layout, wb->fields[f]);
         }
         buf_adds(&sql, nf > 1 ? ") IN (" : ") IN (");
         for (size_t i = 0; i < nkeys; i++) {
@@ -369,7 +379,7 @@ static int put_row(struct wb *wb, const bson_t *doc, const struct buf *ukey,
     const char *id = doc_id(doc);
     uint64_t version = next_version(wb->ch, wb->r->now_ms, above);
 
-    int rc = ch_row_encode(doc, version, deleted, &wb->rows, e);
+    int rc = ch_row_encode(doc, &wb->layout, version, deleted, &wb->rows, e);
     if (rc != 0)
         return rc;
     wb->nrows++;
@@ -397,7 +407,9 @@ static int commit(struct wb *wb, struct err *e)
         return err_set(e, ERR_NOMEM, "out of memory");
     buf_adds(&sql, "INSERT INTO ");
     ch_table_dist(&sql, wb->ch, wb->bucket.id);
-    ch_sql_printf(&sql, " (%s) FORMAT RowBinary", CH_INSERT_COLUMNS);
+    ch_sql_printf(&sql, " (%s", CH_INSERT_COLUMNS);
+    ch_layout_columns(&wb->layout, false, &sql);
+    buf_adds(&sql, ") FORMAT RowBinary");
     ch_settings_add(&s, "insert_distributed_sync", "1");
     int rc = ch_query(wb->ch, NULL, sql.data, wb->rows.data, wb->rows.len, &s,
                       NULL, e);
