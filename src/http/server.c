@@ -277,11 +277,15 @@ static void on_completed(void *cls, struct MHD_Connection *mhd,
     http_metrics_count(&srv->metrics, c->route, status, ms);
 
     if (log_access_enabled) {
-        char path[300];
+        char path[300], method[40];
+        /* Both come from the client: libmicrohttpd passes any bytes but
+         * spaces in the method too. */
         log_quote(path, sizeof(path), c->req.path, strlen(c->req.path));
+        log_quote(method, sizeof(method), c->req.method,
+                  strlen(c->req.method));
         log_access("id=%s method=%s path=%s status=%d in=%llu out=%zu "
                    "ms=%.2f",
-                   c->req.id, c->req.method, path, status,
+                   c->req.id, method, path, status,
                    (unsigned long long)c->bytes_in, c->bytes_out, ms);
     }
     conn_free(c);
