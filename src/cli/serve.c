@@ -10,6 +10,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -231,6 +232,45 @@ static void stop_columns(struct vexec_env *env)
     colcache_free(env->cc);
 }
 
+/* TUNING: descriptors the server holds besides client connections: the
+ * store's files, the listening socket, an epoll and a wake-up pipe per
+ * I/O thread, the worker queues; counted 20 with 2 I/O threads, doubled
+ * and rounded up for more threads and headroom. */
+#define FD_RESERVE 64
+
+/* Every connection holds a descriptor. Lifts the soft limit on open files
+ * as far as --max-connections needs (and the hard limit allows); when
+ * even that is short, says so and lowers max_connections to what the
+ * limit leaves, so that the limit in force is the one configured and
+ * reported rather than accept() failing. */
+static void fit_fd_limit(struct http_config *http)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)http->max_connections + FD_RESERVE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want
+                          ? want
+                          : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return;
+
+    unsigned fit = rl.rlim_cur > 2 * FD_RESERVE
+                       ? (unsigned)(rl.rlim_cur - FD_RESERVE)
+                       : (unsigned)(rl.rlim_cur / 2);
+    LOG_WARN("open file limit below max_connections",
+             "max_connections=%u open_file_limit=%llu using=%u "
+             "fix=\"raise the hard limit (ulimit -Hn, LimitNOFILE=) or "
+             "lower --max-connections\"",
+             http->max_connections, (unsigned long long)rl.rlim_cur, fit);
+    http->max_connections = fit;
+}
+
 static int run(struct serve_opts *o, const sigset_t *set)
 {
     struct store *store;
@@ -295,5 +335,6 @@ int cli_serve(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    fit_fd_limit(&o.http);
     return run(&o, &set);
 }
