@@ -5,6 +5,7 @@
 #   make test       install missing packages, build, run every test suite
 #   make asan       the same sources under AddressSanitizer + UBSan
 #   make bench      the benchmark against the peers (long; not a test)
+#   make load       the 10-minute load test and the abuse tests at full size
 #   make fuzz       run every fuzz target (FUZZ_SECONDS each)
 
 BUILD    ?= build
@@ -34,7 +35,7 @@ OPENAPI_OBJ := $(BUILD)/obj/openapi.o
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJ := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/%.o)
 
-.PHONY: all run test unit asan bench fuzz clean deps format
+.PHONY: all run test unit asan bench load fuzz clean deps format
 
 all: $(BUILD)/tally
 
@@ -87,6 +88,15 @@ bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all
 	@bench/run.sh
+
+# tests/load/run.sh: 64 connections for 10 minutes over 1M objects; then
+# the abuse tests with 10k idle connections (2000 in `make test`).
+load:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory all
+	@tests/load/run.sh
+	@TALLY_ABUSE_IDLE=10000 /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+	    tests/api/test_abuse.py
 
 clean:
 	rm -rf build build-asan build-fuzz
