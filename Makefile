@@ -6,6 +6,7 @@
 #   make asan       the same sources under AddressSanitizer + UBSan
 #   make bench      the benchmark against the peers (long; not a test)
 #   make load       the 10-minute load test and the abuse tests at full size
+#   make json-bench JSON reader and writer throughput on BENCH_FILE
 #   make fuzz       run every fuzz target (FUZZ_SECONDS each)
 
 BUILD    ?= build
@@ -35,7 +36,8 @@ OPENAPI_OBJ := $(BUILD)/obj/openapi.o
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJ := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/%.o)
 
-.PHONY: all run test unit asan bench load fuzz clean deps format
+.PHONY: all run test unit asan bench load json-bench fuzz crash clean deps \
+        format
 
 all: $(BUILD)/tally
 
@@ -50,6 +52,10 @@ $(BUILD)/tally: $(MAIN_OBJ) $(BUILD)/libtally.a
 $(BUILD)/unit_tests: $(UNIT_OBJ) $(BUILD)/libtally.a
 	@echo "  LD $@"
 	@$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/json_bench: bench/json_bench.c $(BUILD)/libtally.a
+	@echo "  LD $@"
+	@$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # The server's own OpenAPI document, linked in as data.
 $(OPENAPI_OBJ): docs/openapi.json
@@ -97,6 +103,19 @@ load:
 	@tests/load/run.sh
 	@TALLY_ABUSE_IDLE=10000 /usr/bin/python3 -m pytest -q -p no:cacheprovider \
 	    tests/api/test_abuse.py
+
+# Kill -9 during writes, fifty times (the test command runs five).
+crash: all
+	@/usr/bin/python3 tests/crash/crash.py --rounds $(or $(ROUNDS),50)
+
+# The generator is deterministic: the same seed gives the same file.
+BENCH_FILE ?= /tmp/bench-data/objects_200000.ndjson
+
+json-bench: $(BUILD)/json_bench
+	@test -f $(BENCH_FILE) || { mkdir -p $(dir $(BENCH_FILE)) && \
+	    /usr/bin/python3 ../shared/bench/gen.py -n 200000 --seed 42 \
+	        -o $(BENCH_FILE) --jobs 2; }
+	$(BUILD)/json_bench $(BENCH_FILE)
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -11,7 +11,7 @@ libsodium-dev libpcre2-dev"
 case "${1:-run}" in
 run)   want="$build" ;;
 test)  want="$build clang libclang-rt-14-dev python3 python3-pytest \
-python3-requests python3-jsonschema lmdb-utils wrk curl" node=1 ;;
+python3-requests python3-jsonschema lmdb-utils curl wrk" node=1 ;;
 bench) want="$build python3 python3-requests postgresql-15 \
 clickhouse-server clickhouse-client" node=1 ;;
 fuzz)  want="$build clang libclang-rt-14-dev" ;;

@@ -368,7 +368,6 @@ void api_bucket_delete(const struct http_request *req,
 {
     struct api_ctx c;
     struct bucket_write bw = {.c = &c};
-    struct jw w;
 
     if (api_begin(&c, req, resp, API_NEED_NAMESPACE) == 0) {
         int rc = store_write(api.store, delete_write, &bw, &c.err);
@@ -376,16 +375,8 @@ void api_bucket_delete(const struct http_request *req,
             api_fail(&c, rc);
         } else {
             janitor_wake();
-            jw_init(&w, &resp->body);
-            jw_object_begin(&w);
-            jw_key(&w, "success");
-            jw_bool(&w, true);
-            jw_key(&w, "bucket_id");
-            jw_string(&w, bw.id);
-            jw_key(&w, "message");
-            jw_string(&w, "bucket deleted with its objects");
-            jw_object_end(&w);
-            http_reply_json(resp, 200);
+            api_reply_deleted(resp, "bucket_id", bw.id,
+                              "bucket deleted with its objects");
         }
     }
     api_end(&c);

@@ -93,3 +93,20 @@ void api_write_bucket(struct jw *w, struct store_txn *t,
         jw_null(w);
     jw_object_end(w);
 }
+
+void api_reply_deleted(struct http_response *resp, const char *id_key,
+                       const char *id, const char *message)
+{
+    struct jw w;
+
+    jw_init(&w, &resp->body);
+    jw_object_begin(&w);
+    jw_key(&w, "success");
+    jw_bool(&w, true);
+    jw_key(&w, id_key);
+    jw_string(&w, id);
+    jw_key(&w, "message");
+    jw_string(&w, message);
+    jw_object_end(&w);
+    http_reply_json(resp, 200);
+}

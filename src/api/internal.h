@@ -70,6 +70,10 @@ void api_write_namespace(struct jw *w, struct store_txn *t,
 void api_write_bucket(struct jw *w, struct store_txn *t,
                       const struct catalog_bucket *b);
 
+/* The answer to a delete: {"success": true, <id_key>: id, "message"}. */
+void api_reply_deleted(struct http_response *resp, const char *id_key,
+                       const char *id, const char *message);
+
 /* Request field readers: they add a problem to e (under "body") when the
  * member has the wrong type, and return whether it is present. */
 bool api_field(const bson_t *body, const char *key, bson_iter_t *it);

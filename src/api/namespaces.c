@@ -325,7 +325,6 @@ void api_namespace_delete(const struct http_request *req,
 {
     struct api_ctx c;
     struct change ch = {.c = &c};
-    struct jw w;
 
     if (api_begin(&c, req, resp, 0) == 0) {
         int rc = store_write(api.store, delete_write, &ch, &c.err);
@@ -333,16 +332,8 @@ void api_namespace_delete(const struct http_request *req,
             api_fail(&c, rc);
         } else {
             janitor_wake();
-            jw_init(&w, &resp->body);
-            jw_object_begin(&w);
-            jw_key(&w, "success");
-            jw_bool(&w, true);
-            jw_key(&w, "namespace_id");
-            jw_string(&w, ch.id);
-            jw_key(&w, "message");
-            jw_string(&w, "namespace deleted with its buckets and objects");
-            jw_object_end(&w);
-            http_reply_json(resp, 200);
+            api_reply_deleted(resp, "namespace_id", ch.id,
+                              "namespace deleted with its buckets and objects");
         }
     }
     api_end(&c);

@@ -295,7 +295,13 @@ static int scan(struct api_ctx *c, const struct catalog_bucket *b,
         }
     }
     objects_scan_close(&sc);
-    return rc == ERR_NOT_FOUND ? 0 : rc;
+    if (rc == ERR_NOT_FOUND)
+        rc = 0;
+    if (rc == 0 && filter_failed(lr->filter))
+        rc = err_set(&c->err, ERR_LIMIT,
+                     "a regular expression in filters hit its match limit "
+                     "(too much backtracking); simplify the pattern");
+    return rc;
 }
 
 /* --- the answer -------------------------------------------------------- */

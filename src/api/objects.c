@@ -48,9 +48,12 @@ static struct ingest_req ingest_for(struct api_ctx *c, const bson_t *body)
 
 /* --- create one -------------------------------------------------------- */
 
+/* The stored copy is made inside the write; the commit may still fail
+ * after it, so has_stored (not the result) says whether to free it. */
 struct create_one {
     struct api_ctx *c;
     bson_t stored;
+    bool has_stored;
 };
 
 static int create_write(struct store_txn *t, void *arg, struct err *e)
@@ -66,9 +69,8 @@ static int create_write(struct store_txn *t, void *arg, struct err *e)
     if (rc != 0)
         return rc;
     rc = ingest_object(t, &tg.bucket, &tg.ob, &r, &co->stored, e);
-    if (rc == 0 && (rc = objects_flush(t, &tg.ob, e)) != 0)
-        bson_destroy(&co->stored);
-    return rc;
+    co->has_stored = rc == 0;
+    return rc != 0 ? rc : objects_flush(t, &tg.ob, e);
 }
 
 void api_object_create(const struct http_request *req,
@@ -85,8 +87,9 @@ void api_object_create(const struct http_request *req,
         } else {
             atomic_fetch_add(&api.objects_written, 1);
             answer_object(&c, &co.stored, 200);
-            bson_destroy(&co.stored);
         }
+        if (co.has_stored)
+            bson_destroy(&co.stored);
     }
     api_end(&c);
 }
@@ -287,6 +290,7 @@ struct change {
     struct api_ctx *c;
     bool merge;
     bson_t stored;
+    bool has_stored;         /* as in struct create_one */
 };
 
 /* The client's part of a stored object, which a merge patch applies to. */
@@ -329,8 +333,10 @@ static int change_write(struct store_txn *t, void *arg, struct err *e)
                                  ch->c->now_ms, e);
         if (rc == 0)
             rc = objects_flush(t, &tg.ob, e);
-        if (rc == 0)
+        if (rc == 0) {
             bson_copy_to(&doc, &ch->stored);
+            ch->has_stored = true;
+        }
         bson_destroy(&doc);
     }
     if (ch->merge)
@@ -348,12 +354,12 @@ static void change(const struct http_request *req, struct http_response *resp,
     if (api_begin(&c, req, resp, API_NEED_NAMESPACE | API_NEED_BODY) == 0) {
         api_drop_snapshot(&c);
         int rc = store_write(api.store, change_write, &ch, &c.err);
-        if (rc != 0) {
+        if (rc != 0)
             api_fail(&c, rc);
-        } else {
+        else
             answer_object(&c, &ch.stored, 200);
+        if (ch.has_stored)
             bson_destroy(&ch.stored);
-        }
     }
     api_end(&c);
 }

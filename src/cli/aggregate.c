@@ -96,6 +96,9 @@ int cli_aggregate(int argc, char **argv)
     struct store_config cfg = {.read_only = true};
     int opt;
 
+    if (cli_wants_help(argc, argv, usage))
+        return 0;
+
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (opt == 'd')

@@ -28,6 +28,9 @@ int cli_check(int argc, char **argv)
     struct err e;
     int opt;
 
+    if (cli_wants_help(argc, argv, usage))
+        return 0;
+
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         if (opt != 'd')

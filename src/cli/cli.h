@@ -25,6 +25,9 @@ bool cli_parse_uint(const char *s, uint64_t *out);
 /* Prints "tally: <message>" to stderr and returns exit status 1. */
 int cli_fail(const struct err *e);
 int cli_usage(const char *usage);
+/* True when argv asks for help (-h or --help anywhere): the usage is then
+ * printed on stdout. */
+bool cli_wants_help(int argc, char **argv, const char *usage);
 
 /* Opens the store in dir for a command, reporting failures. */
 int cli_open_store(const char *dir, const struct store_config *cfg,

@@ -58,6 +58,17 @@ int cli_usage(const char *usage)
     return 2;
 }
 
+bool cli_wants_help(int argc, char **argv, const char *usage)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            printf("usage: %s\n", usage);
+            return true;
+        }
+    }
+    return false;
+}
+
 int cli_open_store(const char *dir, const struct store_config *cfg,
                    struct store **out)
 {

@@ -153,6 +153,9 @@ int cli_import(int argc, char **argv)
     struct store *s;
     struct stat st;
 
+    if (cli_wants_help(argc, argv, usage))
+        return 0;
+
     if (parse(argc, argv, &o) != 0)
         return cli_usage(usage);
     int fd = strcmp(o.file, "-") == 0 ? STDIN_FILENO

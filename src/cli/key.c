@@ -133,6 +133,9 @@ int cli_key(int argc, char **argv)
     struct store_config cfg = {.shared = true};
     struct store *s;
 
+    if (cli_wants_help(argc, argv, usage))
+        return 0;
+
     if (argc < 2 || parse(argc, argv, &o) != 0)
         return cli_usage(usage);
     const char *cmd = argv[1];

@@ -318,6 +318,9 @@ int cli_serve(int argc, char **argv)
     struct serve_opts o;
     sigset_t set;
 
+    if (cli_wants_help(argc, argv, usage))
+        return 0;
+
     defaults(&o);
     int rc = parse(argc, argv, &o);
     if (rc != 0)

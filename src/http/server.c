@@ -37,9 +37,7 @@ struct http_conn {
     bool too_large;
     bool resp_ready;           /* resp holds the answer */
     bool queued;               /* handed to a worker */
-    bool streaming;
-    bool stream_ended;
-    void *stream_state;
+    struct http_pipe *pipe;  /* streamed routes */
     int64_t start_ns;
     uint64_t bytes_in;
     size_t bytes_out;
@@ -125,10 +123,7 @@ static struct http_conn *conn_new(struct http_server *srv,
 
 static void conn_free(struct http_conn *c)
 {
-    if (c->streaming && !c->stream_ended) {
-        const struct http_stream_ops *ops = c->srv->routes[c->route].stream;
-        ops->abort(c->stream_state);
-    }
+    http_pipe_free(c->pipe);
     buf_release(&c->body);
     buf_release(&c->resp.body);
     free(c->path);
@@ -180,11 +175,15 @@ static void on_headers(struct http_conn *c)
 
     const struct http_route *route = &srv->routes[c->route];
     if (route->stream != NULL) {
-        c->streaming = true;
-        if (route->stream->begin(&c->req, &c->stream_state, &c->resp) != 0) {
-            route->stream->abort(c->stream_state);
-            c->stream_state = NULL;
-            c->stream_ended = true;
+        void *state = NULL;
+        if (route->stream->begin(&c->req, &state, &c->resp) != 0) {
+            route->stream->abort(state);
+            c->resp_ready = true;
+        } else if (http_pipe_start(c->mhd, route->stream, state, &c->resp,
+                                   &c->resp_ready, srv->workers,
+                                   &c->pipe) != 0) {
+            route->stream->abort(state);
+            http_reply_errorf(&c->resp, ERR_NOMEM, "out of memory");
             c->resp_ready = true;
         }
         return;
@@ -193,26 +192,26 @@ static void on_headers(struct http_conn *c)
         reply_too_large(c);
 }
 
-static void on_body(struct http_conn *c, const char *data, size_t n)
+/* Takes body bytes; returns how many were taken (a streamed body may
+ * take fewer: its connection is then suspended). */
+static size_t on_body(struct http_conn *c, const char *data, size_t n)
 {
+    if (c->pipe != NULL) {
+        /* The pipe knows, under its lock, whether the answer is ready. */
+        size_t taken = http_pipe_offer(c->pipe, data, n);
+        c->bytes_in += taken;
+        return taken;
+    }
     c->bytes_in += n;
     if (c->resp_ready)
-        return; /* already answered: discard */
-    if (c->streaming) {
-        const struct http_stream_ops *ops = c->srv->routes[c->route].stream;
-        if (ops->data(c->stream_state, data, n) != 0) {
-            ops->end(c->stream_state, &c->resp);
-            c->stream_ended = true;
-            c->resp_ready = true;
-        }
-        return;
-    }
+        return n; /* already answered: discard */
     if (c->body.len + n > c->srv->cfg.max_body_bytes) {
         buf_release(&c->body);
         reply_too_large(c);
-        return;
+        return n;
     }
     buf_add(&c->body, data, n);
+    return n;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *mhd,
@@ -233,18 +232,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mhd,
         return c->resp_ready ? queue_response(c) : MHD_YES;
     }
     if (*upload_size > 0) {
-        on_body(c, upload, *upload_size);
-        *upload_size = 0;
+        *upload_size -= on_body(c, upload, *upload_size);
         return MHD_YES;
     }
     if (c->resp_ready)
         return queue_response(c);
-    if (c->streaming) {
-        srv->routes[c->route].stream->end(c->stream_state, &c->resp);
-        c->stream_ended = true;
-        c->resp_ready = true;
-        return queue_response(c);
-    }
+    if (c->pipe != NULL)
+        return http_pipe_finish(c->pipe) ? queue_response(c) : MHD_YES;
     if (c->queued)
         return MHD_YES; /* spurious wake-up while the worker runs */
 

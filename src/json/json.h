@@ -18,7 +18,7 @@
  * the byte offset where the text stopped making sense.
  *
  * Writer. Appends JSON to a struct buf. Dates become RFC 3339 UTC strings
- * with milliseconds; doubles use the shortest form that reads back to the
+ * with milliseconds (null outside the years 0000-9999); doubles use the shortest form that reads back to the
  * same double, with ".0" kept on integral values so that clients see a
  * float; NaN and infinities become null. Output is always valid UTF-8:
  * an invalid byte from a damaged document is written as U+FFFD.
@@ -34,10 +34,15 @@
 #include "base/buf.h"
 
 #define JSON_DEFAULT_MAX_DEPTH 64
+/* TUNING: the reader recurses once per level (two small frames); 256
+ * levels stay far below any thread stack, and a document this deep still
+ * fits, inside a response envelope, under JSON_WRITER_MAX_DEPTH. */
+#define JSON_MAX_DEPTH_LIMIT 256
 #define JSON_WRITER_MAX_DEPTH 512
 
 struct json_opts {
-    int max_depth;          /* 0 means JSON_DEFAULT_MAX_DEPTH */
+    int max_depth;          /* 0 means JSON_DEFAULT_MAX_DEPTH; larger than
+                               JSON_MAX_DEPTH_LIMIT means that limit */
     const char *wrap_key;   /* NULL: the text must be an object; else any
                                value, appended as {wrap_key: value} */
 };

@@ -28,8 +28,10 @@
 /* TUNING: 10^19 < 2^64, so 19 decimal digits always fit in a uint64. */
 #define MANTISSA_DIGITS 19
 
-/* TUNING: exponents are clamped here while being read; any value this far
- * out is already 0 or out of range, so clamping changes no result. */
+/* TUNING: exponents are clamped here while being read, which keeps the
+ * arithmetic in range. The leading zeros of a long fraction can offset a
+ * clamped exponent back to a small one, so a clamped literal never takes
+ * the fast path: strtod() reads all of its text. */
 #define EXPONENT_CLAMP 100000
 
 /* The powers of ten that a double represents exactly (5^22 < 2^53). */
@@ -49,6 +51,7 @@ struct literal {
     int64_t exp10;       /* value = mantissa * 10^exp10 unless truncated */
     int digits;          /* significant digits kept in mantissa */
     bool truncated;      /* more significant digits than were kept */
+    bool exp_clamped;    /* the exponent was too long to hold exactly */
     bool negative;
     bool is_integer;     /* no fraction and no exponent */
     const char *msg;     /* why the literal is malformed, or NULL */
@@ -132,6 +135,8 @@ static const char *scan_exponent(struct literal *lit, const char *p,
     while (p < end && is_digit(*p)) {
         if (e < EXPONENT_CLAMP)
             e = e * 10 + (*p - '0');
+        else
+            lit->exp_clamped = true;
         p++;
     }
     lit->exp10 += negative ? -e : e;
@@ -177,7 +182,8 @@ static bool literal_int64(const struct literal *lit, int64_t *v)
 static bool literal_double_fast(const struct literal *lit, double *d)
 {
 #if FLT_EVAL_METHOD == 0
-    if (lit->truncated || lit->mantissa > EXACT_MANTISSA_MAX ||
+    if (lit->truncated || lit->exp_clamped ||
+        lit->mantissa > EXACT_MANTISSA_MAX ||
         lit->exp10 < -EXACT_POW10_MAX || lit->exp10 > EXACT_POW10_MAX)
         return false;
 

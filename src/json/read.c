@@ -31,11 +31,6 @@
 #include "json/number.h"
 #include "json/scan.h"
 
-/* TUNING: the reader recurses once per level (two small frames); 256
- * levels stay far below any thread stack, and a document this deep still
- * fits, inside a response envelope, under JSON_WRITER_MAX_DEPTH. */
-#define MAX_DEPTH_LIMIT 256
-
 /* TUNING: the largest write that is not a string: type byte, an array
  * index key (10 digits and a NUL), an 8-byte value or a document header;
  * rounded up to a power of two. */
@@ -482,7 +477,9 @@ static int settle_keys(struct reader *r, size_t start, size_t base, bool dup)
 static int enter(struct reader *r)
 {
     if (r->depth >= r->max_depth)
-        return fail(r, r->p, "nesting deeper than %d levels (limit max_json_depth)",
+        return fail(r, r->p,
+                    "nesting deeper than %d levels (server option "
+                    "--max-json-depth)",
                     r->max_depth);
     r->depth++;
     r->p++;
@@ -745,7 +742,7 @@ static void reader_init(struct reader *r, const char *text, size_t n,
     r->je = je;
     r->depth = 0;
     r->max_depth = depth <= 0 ? JSON_DEFAULT_MAX_DEPTH
-                 : depth > MAX_DEPTH_LIMIT ? MAX_DEPTH_LIMIT
+                 : depth > JSON_MAX_DEPTH_LIMIT ? JSON_MAX_DEPTH_LIMIT
                  : depth;
     r->keys = r->keys_inline;
     r->key_count = 0;

@@ -18,6 +18,7 @@
  *   code with scope   the code or symbol text (the scope is dropped)
  *   timestamp, undefined, DBPointer, min key, max key, and any type this
  *   libbson does not know: null
+ * A date outside the years 0000-9999, which RFC 3339 cannot name, is null.
  * A document or array nested deeper than JSON_WRITER_MAX_DEPTH, or one
  * whose bytes do not parse, is written as null too: the data is damaged,
  * not the caller wrong, so the writer must not abort.
@@ -85,6 +86,11 @@ void json_write_string(struct buf *out, const char *s, size_t n)
 }
 
 /* ---- the streaming writer --------------------------------------------- */
+
+/* The dates RFC 3339 can name: years 0000 to 9999, as milliseconds since
+ * the epoch (0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z). */
+#define RFC3339_FIRST_MS INT64_C(-62167219200000)
+#define RFC3339_LAST_MS INT64_C(253402300799999)
 
 void jw_init(struct jw *w, struct buf *out)
 {
@@ -225,6 +231,10 @@ void jw_date(struct jw *w, int64_t ms)
 {
     char text[32];
 
+    if (ms < RFC3339_FIRST_MS || ms > RFC3339_LAST_MS) {
+        jw_null(w);
+        return;
+    }
     jw_stringn(w, text, clock_format_ms(ms, text));
 }
 
@@ -267,6 +277,7 @@ static void write_regex(struct jw *w, const bson_iter_t *it)
 /* The types listed at the top of this file. */
 static void write_exotic(struct jw *w, const bson_iter_t *it)
 {
+    const char *code;
     uint32_t n;
 
     switch (bson_iter_type(it)) {
@@ -294,16 +305,20 @@ static void write_exotic(struct jw *w, const bson_iter_t *it)
     case BSON_TYPE_REGEX:
         write_regex(w, it);
         return;
+    /* The text first, then its length: the call sets n. */
     case BSON_TYPE_CODE:
-        jw_stringn(w, bson_iter_code(it, &n), n);
+        code = bson_iter_code(it, &n);
+        jw_stringn(w, code, n);
         return;
     case BSON_TYPE_SYMBOL:
-        jw_stringn(w, bson_iter_symbol(it, &n), n);
+        code = bson_iter_symbol(it, &n);
+        jw_stringn(w, code, n);
         return;
     case BSON_TYPE_CODEWSCOPE: {
         uint32_t scope_len;
         const uint8_t *scope;
-        jw_stringn(w, bson_iter_codewscope(it, &n, &scope_len, &scope), n);
+        code = bson_iter_codewscope(it, &n, &scope_len, &scope);
+        jw_stringn(w, code, n);
         return;
     }
     default:

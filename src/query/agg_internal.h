@@ -40,11 +40,15 @@ enum agg_fn {
 const char *agg_fn_name(enum agg_fn fn);
 
 /* A field path as a row sees it: from the object, or (when it is the
- * unwound path or below it) from the unwound element. */
+ * unwound path or below it) from the unwound element, or (when it is
+ * above the unwound path) from the object with the element in place of
+ * the array, as after MongoDB's $unwind. */
 struct agg_path {
     const char *path;        /* as written */
     bool from_element;
     const char *rest;        /* below the element ("" for the element) */
+    bool above_element;
+    const char *down;        /* from the path to the unwound field */
 };
 
 enum agg_key_kind { KEY_VALUE, KEY_TRUNC, KEY_PART, KEY_RANGE };
@@ -73,6 +77,8 @@ struct agg_having {
     int index;               /* into keys or metrics */
     enum agg_cmp op;
     bson_value_t value;      /* view into the request */
+    bool has_date;           /* value is an ISO 8601 string: as a date */
+    int64_t date_ms;
 };
 
 struct agg_request {
@@ -117,6 +123,8 @@ struct agg_acc {
     bson_value_t v;          /* min, max, first, last */
     struct agg_valset *set;  /* count_distinct, add_to_set */
     struct agg_vallist *list;/* push */
+    uint8_t *owned;          /* min, max, last: a built value (malloc'd, */
+    size_t owned_cap;        /* reused as it is replaced row after row) */
 };
 
 struct agg_group {
@@ -137,6 +145,10 @@ struct agg_ctx {
     struct buf scratch;      /* per row */
     _Atomic uint64_t *memory;/* bytes held by collected values (shared
                                 by the threads of one request) */
+    bool precharged;         /* values arriving were charged when first
+                                collected (a thread's groups being merged):
+                                the budget counts each value once, as the
+                                row path does */
     uint64_t scanned, matched;
     int64_t deadline_ns;
     struct err *e;

@@ -228,6 +228,19 @@ static bool list_operands(struct compiler *c, struct fnode *n,
     return true;
 }
 
+/* A problem about $options, which sits beside $regex (the operator whose
+ * key the location ends with). */
+static void options_problem(struct compiler *c, const char *type,
+                            const char *msg, const char *arg)
+{
+    int saved = c->path->len;
+
+    if (saved > 0)
+        c->path->len--;
+    problem(c, "$options", type, msg, arg);
+    c->path->len = saved;
+}
+
 static const char *regex_options(struct compiler *c, const bson_iter_t *ops,
                                  uint32_t *flags)
 {
@@ -237,8 +250,8 @@ static const char *regex_options(struct compiler *c, const bson_iter_t *ops,
     *flags = 0;
     if (bson_iter_recurse(ops, &it) && bson_iter_find(&it, "$options")) {
         if (!BSON_ITER_HOLDS_UTF8(&it)) {
-            problem(c, "$options", "string_type", "%s must be a string",
-                    "$options");
+            options_problem(c, "string_type", "%s must be a string",
+                            "$options");
             return opts;
         }
         opts = bson_iter_utf8(&it, NULL);
@@ -252,9 +265,12 @@ static const char *regex_options(struct compiler *c, const bson_iter_t *ops,
             *flags |= PCRE2_DOTALL;
         else if (*p == 'x')
             *flags |= PCRE2_EXTENDED;
-        else
-            problem(c, "$options", "value_error",
-                    "unknown regex option \"%s\" (use i, m, s, x)", opts);
+        else {
+            options_problem(c, "value_error",
+                            "unknown regex option in \"%s\" (use i, m, s, x)",
+                            opts);
+            break;
+        }
     }
     return opts;
 }
@@ -270,7 +286,7 @@ static struct fnode *compile_regex_pred(struct compiler *c, const char *path,
     if (p == NULL)
         return NULL;
     if (!BSON_ITER_HOLDS_UTF8(val)) {
-        problem(c, "$regex", "string_type", "%s must be a string", "$regex");
+        problem(c, NULL, "string_type", "%s must be a string", "$regex");
         return NULL;
     }
     p->regex_src = bson_iter_utf8(val, &n);
@@ -279,7 +295,8 @@ static struct fnode *compile_regex_pred(struct compiler *c, const char *path,
     if (p->ops == NULL)
         return NULL;
     p->nops = 1;
-    p->ops[0].re = compile_regex(c, p->regex_src, n, flags, "$regex");
+    /* compile_operator has put "$regex" in the location already. */
+    p->ops[0].re = compile_regex(c, p->regex_src, n, flags, NULL);
     return p;
 }
 
@@ -324,8 +341,8 @@ static struct fnode *compile_elem_match(struct compiler *c, struct fnode *p,
     }
     bson_iter_recurse(it, &first);
     p->sub_on_value = bson_iter_next(&first) &&
-                      bson_iter_key(&first)[0] == '$' &&
-                      mongo_op(bson_iter_key(&first)) >= 0;
+                      (mongo_op(bson_iter_key(&first)) >= 0 ||
+                       strcmp(bson_iter_key(&first), "$not") == 0);
     if (!p->sub_on_value) {
         p->sub = compile_query(c, it);
         return p;
@@ -776,59 +793,65 @@ bool filter_failed(const struct filter *f)
 /* --- evaluating -------------------------------------------------------- */
 
 /* One match data per thread: every pattern needs only the overall match,
- * and one pair fits all of them. A thread-specific key frees the pair
- * when its thread ends (server workers come and go with the server). */
-struct regex_scratch {
+ * and one pair fits all of them. It is kept under a thread-specific key
+ * whose destructor frees it when the thread ends (worker threads end at
+ * shutdown). */
+struct match_state {
     pcre2_match_data *md;
     pcre2_match_context *mctx;
 };
 
-static _Thread_local struct regex_scratch *thread_scratch;
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static pthread_key_t match_key;
+static pthread_once_t match_once = PTHREAD_ONCE_INIT;
+static bool match_key_ok;
 
-static void scratch_free(void *p)
+static void match_state_free(void *p)
 {
-    struct regex_scratch *rs = p;
+    struct match_state *st = p;
 
-    pcre2_match_data_free(rs->md);
-    pcre2_match_context_free(rs->mctx);
-    free(rs);
+    pcre2_match_data_free(st->md);
+    pcre2_match_context_free(st->mctx);
+    free(st);
 }
 
-static void scratch_key_create(void)
+static void match_key_create(void)
 {
-    pthread_key_create(&scratch_key, scratch_free);
+    match_key_ok = pthread_key_create(&match_key, match_state_free) == 0;
 }
 
-static struct regex_scratch *scratch_get(void)
+static struct match_state *match_state_get(void)
 {
-    struct regex_scratch *rs = calloc(1, sizeof(*rs));
-
-    if (rs == NULL)
+    pthread_once(&match_once, match_key_create);
+    if (!match_key_ok)
         return NULL;
-    rs->md = pcre2_match_data_create(1, NULL);
-    rs->mctx = pcre2_match_context_create(NULL);
-    if (rs->md == NULL || rs->mctx == NULL) {
-        scratch_free(rs);
+    struct match_state *st = pthread_getspecific(match_key);
+    if (st != NULL)
+        return st;
+    st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return NULL;
+    st->md = pcre2_match_data_create(1, NULL);
+    st->mctx = pcre2_match_context_create(NULL);
+    if (st->md == NULL || st->mctx == NULL ||
+        pthread_setspecific(match_key, st) != 0) {
+        match_state_free(st);
         return NULL;
     }
-    pcre2_set_match_limit(rs->mctx, FILTER_REGEX_MATCH_LIMIT);
-    pcre2_set_depth_limit(rs->mctx, FILTER_REGEX_MATCH_LIMIT / 10);
-    pthread_once(&scratch_once, scratch_key_create);
-    pthread_setspecific(scratch_key, rs);
-    return rs;
+    pcre2_set_match_limit(st->mctx, FILTER_REGEX_MATCH_LIMIT);
+    pcre2_set_depth_limit(st->mctx, FILTER_REGEX_MATCH_LIMIT / 10);
+    return st;
 }
 
 static bool regex_match(const struct filter *f, pcre2_code *re,
                         const char *s, size_t n)
 {
-    if (thread_scratch == NULL)
-        thread_scratch = scratch_get();
-    if (thread_scratch == NULL || re == NULL)
+    struct match_state *st = match_state_get();
+
+    if (st == NULL || re == NULL) {
+        atomic_store(&((struct filter *)f)->failed, true);
         return false;
-    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, thread_scratch->md,
-                         thread_scratch->mctx);
+    }
+    int rc = pcre2_match(re, (PCRE2_SPTR)s, n, 0, 0, st->md, st->mctx);
     if (rc >= 0)
         return true;
     if (rc != PCRE2_ERROR_NOMATCH)
@@ -840,6 +863,7 @@ struct eval {
     const struct filter *f;
     const struct fnode *n;
     bool reached;            /* some value was at the end of the path */
+    bool missing;            /* somewhere the path did not resolve */
 };
 
 /* Value tests, one candidate at a time. */
@@ -861,9 +885,10 @@ static bool equals_operand(const struct filter *f, const bson_value_t *v,
 {
     bool comparable;
 
-    if (o->re != NULL)
-        return v->value_type == BSON_TYPE_UTF8 &&
-               regex_match(f, o->re, v->value.v_utf8.str, v->value.v_utf8.len);
+    /* Folding is about strings: a date still meets an ISO operand as a
+     * date, and other values compare as they are. */
+    if (o->re != NULL && v->value_type == BSON_TYPE_UTF8)
+        return regex_match(f, o->re, v->value.v_utf8.str, v->value.v_utf8.len);
     return compare_operand(v, o, &comparable) == 0 && comparable;
 }
 
@@ -936,6 +961,31 @@ static bool candidate_test(const struct filter *f, const struct fnode *n,
 static bool node_eval(const struct filter *f, const struct fnode *n,
                       bson_iter_t *members);
 
+/* $elemMatch with operators: the query on one element itself. The
+ * negative operators hold when their positive test fails. */
+static bool element_test(const struct filter *f, const struct fnode *n,
+                         const bson_value_t *v)
+{
+    if (n->kind != FN_PRED) {
+        bool any = false, all = true;
+        for (int i = 0; i < n->nkids; i++) {
+            bool hit = element_test(f, n->kids[i], v);
+            any = any || hit;
+            all = all && hit;
+        }
+        return n->kind == FN_AND ? all : n->kind == FN_OR ? any : !any;
+    }
+    switch (n->op) {
+    case OP_NE:
+    case OP_NIN:
+        return !candidate_test(f, n, v);
+    case OP_EXISTS:
+        return n->flag;
+    default:
+        return candidate_test(f, n, v);
+    }
+}
+
 /* Tests about the value at the end of the path as a whole. */
 static bool whole_test(const struct filter *f, const struct fnode *n,
                        const bson_iter_t *it)
@@ -956,10 +1006,7 @@ static bool whole_test(const struct filter *f, const struct fnode *n,
     while (bson_iter_next(&arr)) {
         bson_iter_t members;
         if (n->sub_on_value) {
-            bool all = true;
-            for (int i = 0; i < n->sub->nkids && all; i++)
-                all = candidate_test(f, n->sub->kids[i], bson_iter_value(&arr));
-            if (all)
+            if (element_test(f, n->sub, bson_iter_value(&arr)))
                 return true;
         } else if (BSON_ITER_HOLDS_DOCUMENT(&arr) &&
                    bson_iter_recurse(&arr, &members) &&
@@ -1023,14 +1070,21 @@ static bool walk_array(struct eval *ev, const bson_iter_t *arr, int depth)
     return false;
 }
 
-/* members iterates a document; comps[depth..] is the rest of the path. */
+/* members iterates a document; comps[depth..] is the rest of the path.
+ * Where the path does not resolve in a document (the member is absent, or
+ * a scalar stands where the path goes on), the value is missing, which
+ * equals null; elements of an array that are not objects, and an empty
+ * array, add nothing (MongoDB: {a: [{}]} and {a: [{}, {b: 1}]} match
+ * {"a.b": null}; {a: []} and {a: [5, {b: 1}]} do not). */
 static bool walk(struct eval *ev, bson_iter_t *members, int depth)
 {
     const char *comp = ev->n->comps[depth];
     bson_iter_t child;
 
-    if (!bson_iter_find(members, comp))
+    if (!bson_iter_find(members, comp)) {
+        ev->missing = true;
         return false;
+    }
     if (depth + 1 == ev->n->ncomps)
         return visit_end(ev, members);
     if (BSON_ITER_HOLDS_DOCUMENT(members) &&
@@ -1038,9 +1092,14 @@ static bool walk(struct eval *ev, bson_iter_t *members, int depth)
         return walk(ev, &child, depth + 1);
     if (BSON_ITER_HOLDS_ARRAY(members))
         return walk_array(ev, members, depth + 1);
+    ev->missing = true;
     return false;
 }
 
+static bool pred_eval(const struct filter *f, const struct fnode *n,
+                      bson_iter_t *members);
+
+/* $all: every operand as an equality ({f: a} and {f: b}). */
 static bool all_test(const struct filter *f, const struct fnode *n,
                      const bson_iter_t *members)
 {
@@ -1048,59 +1107,61 @@ static bool all_test(const struct filter *f, const struct fnode *n,
         return false;
     for (int i = 0; i < n->nops; i++) {
         struct fnode one = *n;
-        struct eval ev = {f, &one, false};
-        bson_iter_t m = *members;
         one.op = OP_EQ;
         one.ops = &n->ops[i];
         one.nops = 1;
-        if (!walk(&ev, &m, 0))
+        if (!pred_eval(f, &one, (bson_iter_t *)members))
             return false;
     }
     return true;
 }
 
+static bool has_null_operand(const struct fnode *n)
+{
+    for (int i = 0; i < n->nops; i++)
+        if (n->ops[i].v.value_type == BSON_TYPE_NULL)
+            return true;
+    return false;
+}
+
+/* A predicate's verdict from what its path led to: reached, some value
+ * was at the end of the path; missing, somewhere the path did not
+ * resolve; hit, a value passed the test. A missing value equals null,
+ * as in MongoDB: {f: null}, {f: {$in: [null]}} and {f: {$gte: null}}
+ * hold for it, {f: {$ne: null}} does not. */
+static bool verdict(const struct fnode *n, bool reached, bool missing,
+                    bool hit)
+{
+    bool missing_is_null = missing && has_null_operand(n);
+
+    switch (n->op) {
+    case OP_EXISTS:
+        return reached == n->flag;
+    case OP_NE:
+    case OP_NIN:
+        return !hit && !missing_is_null;
+    case OP_IS_NULL:
+        return n->flag == (hit || missing);
+    case OP_EQ:
+    case OP_IN:
+    case OP_GTE:
+    case OP_LTE:
+        return hit || missing_is_null;
+    default:
+        return hit;
+    }
+}
+
 static bool pred_eval(const struct filter *f, const struct fnode *n,
                       bson_iter_t *members)
 {
-    struct eval ev = {f, n, false};
+    struct eval ev = {f, n, false, false};
     bson_iter_t m = *members;
 
     if (n->op == OP_ALL)
         return all_test(f, n, members);
-
     bool hit = walk(&ev, &m, 0);
-    switch (n->op) {
-    case OP_EXISTS:
-        return ev.reached == n->flag;
-    case OP_NE:
-    case OP_NIN:
-        /* Missing counts as null: {f: {$ne: null}} wants a value. */
-        if (!ev.reached) {
-            for (int i = 0; i < n->nops; i++)
-                if (n->ops[i].v.value_type == BSON_TYPE_NULL)
-                    return false;
-            return true;
-        }
-        return !hit;
-    case OP_IS_NULL:
-        return n->flag ? (!ev.reached || hit) : (ev.reached && !hit);
-    case OP_EQ:
-    case OP_IN:
-        if (!ev.reached) {
-            for (int i = 0; i < n->nops; i++)
-                if (n->ops[i].v.value_type == BSON_TYPE_NULL)
-                    return true;
-            return false;
-        }
-        return hit;
-    case OP_GTE:
-    case OP_LTE:
-        if (!ev.reached && n->ops[0].v.value_type == BSON_TYPE_NULL)
-            return true;
-        return hit;
-    default:
-        return hit;
-    }
+    return verdict(n, ev.reached, ev.missing, hit);
 }
 
 static bool node_eval(const struct filter *f, const struct fnode *n,
@@ -1142,50 +1203,21 @@ bool filter_match(const struct filter *f, const uint8_t *doc, size_t len)
 bool filter_pred_scalar(const struct filter *f, const struct fnode *n,
                         const bson_value_t *v)
 {
-    bool reached = v != NULL, hit = false;
-
     /* The same verdicts as pred_eval() for a path that ends on one value
      * that is not an array (the column cache holds only such values). */
     if (n->op == OP_ALL) {
-        if (n->nops == 0 || v == NULL)
+        if (n->nops == 0)
             return false;
-        for (int i = 0; i < n->nops; i++)
-            if (!equals_operand(f, v, &n->ops[i]))
+        for (int i = 0; i < n->nops; i++) {
+            struct fnode one = *n;
+            one.op = OP_EQ;
+            one.ops = &n->ops[i];
+            one.nops = 1;
+            if (!filter_pred_scalar(f, &one, v))
                 return false;
+        }
         return true;
     }
-    if (reached && !is_whole_op(n->op))
-        hit = candidate_test(f, n, v);
-
-    switch (n->op) {
-    case OP_EXISTS:
-        return reached == n->flag;
-    case OP_NE:
-    case OP_NIN:
-        if (!reached) {
-            for (int i = 0; i < n->nops; i++)
-                if (n->ops[i].v.value_type == BSON_TYPE_NULL)
-                    return false;
-            return true;
-        }
-        return !hit;
-    case OP_IS_NULL:
-        return n->flag ? (!reached || hit) : (reached && !hit);
-    case OP_EQ:
-    case OP_IN:
-        if (!reached) {
-            for (int i = 0; i < n->nops; i++)
-                if (n->ops[i].v.value_type == BSON_TYPE_NULL)
-                    return true;
-            return false;
-        }
-        return hit;
-    case OP_GTE:
-    case OP_LTE:
-        if (!reached && n->ops[0].v.value_type == BSON_TYPE_NULL)
-            return true;
-        return hit;
-    default:
-        return hit;
-    }
+    bool hit = v != NULL && !is_whole_op(n->op) && candidate_test(f, n, v);
+    return verdict(n, v != NULL, v == NULL, hit);
 }

@@ -89,11 +89,12 @@ static void write_op(struct jw *w, const char *path, const char *op,
     jw_object_end(w);
 }
 
-/* One equality test of an operand, caseless or exact. */
+/* One equality test of an operand, caseless or exact (a date field
+ * against an ISO 8601 operand is a date equality). */
 static void write_equal(struct jw *w, const struct fnode *n,
                         const struct operand *o)
 {
-    if (o->re != NULL)
+    if (o->re != NULL && !(n->path_is_date && o->has_date))
         write_regex(w, n->path, o->v.value.v_utf8.str, o->v.value.v_utf8.len,
                     "^", "$", true, true);
     else
@@ -144,6 +145,44 @@ static void write_operands_array(struct jw *w, const char *path,
     jw_object_end(w);
 }
 
+/* The members of an operator document on a value ({"$gt": 1, ...}): the
+ * kids of an AND node, as $elemMatch on values and $not hold them. */
+static void write_value_ops(struct jw *w, const struct fnode *and)
+{
+    for (int i = 0; i < and->nkids; i++) {
+        const struct fnode *k = and->kids[i];
+        if (k->kind == FN_NOR && k->nkids == 1) {
+            jw_key(w, "$not");
+            jw_object_begin(w);
+            write_value_ops(w, k->kids[0]);
+            jw_object_end(w);
+            continue;
+        }
+        if (k->kind != FN_PRED)
+            continue;
+        if (k->op == OP_REGEX) {
+            jw_key(w, "$regex");
+            jw_string(w, k->regex_src);
+            jw_key(w, "$options");
+            jw_string(w, k->regex_opts);
+            continue;
+        }
+        jw_key(w, op_names[k->op]);
+        if (k->op == OP_IN || k->op == OP_NIN || k->op == OP_ALL) {
+            jw_array_begin(w);
+            for (int j = 0; j < k->nops; j++)
+                write_operand(w, k, &k->ops[j]);
+            jw_array_end(w);
+        } else if (k->op == OP_EXISTS) {
+            jw_bool(w, k->flag);
+        } else if (k->op == OP_SIZE) {
+            jw_int(w, k->size);
+        } else {
+            write_operand(w, k, &k->ops[0]);
+        }
+    }
+}
+
 static void write_elem_match(struct jw *w, const struct fnode *n)
 {
     jw_object_begin(w);
@@ -154,18 +193,7 @@ static void write_elem_match(struct jw *w, const struct fnode *n)
         write_node(w, n->sub);
     } else {
         jw_object_begin(w);
-        for (int i = 0; i < n->sub->nkids; i++) {
-            const struct fnode *k = n->sub->kids[i];
-            if (k->op == OP_REGEX) {
-                jw_key(w, "$regex");
-                jw_string(w, k->regex_src);
-                jw_key(w, "$options");
-                jw_string(w, k->regex_opts);
-            } else {
-                jw_key(w, op_names[k->op]);
-                write_operand(w, k, &k->ops[0]);
-            }
-        }
+        write_value_ops(w, n->sub);
         jw_object_end(w);
     }
     jw_object_end(w);

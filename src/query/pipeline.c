@@ -8,7 +8,8 @@
  *   $group      _id: {k0, k1, ...} keys; m0, m1, ... metrics
  *   $addFields  final forms: count_distinct counts its non-null set,
  *               add_to_set sorts its set
- *   $match      having, on _id.kN and mN
+ *   $match      having, on _id.kN and mN ($expr: values compared whole)
+ *   $addFields  sort keys for fields that may hold arrays (skN, smN)
  *   $sort       sort_by, then the keys ascending
  *   $limit      limit
  *   $project    {group: {...}, metrics: {...}} under the output names
@@ -340,37 +341,221 @@ static void finish_stage(struct jw *w, const struct agg_request *req)
     jw_object_end(w);
 }
 
-static void target_name(char *out, size_t cap, bool on_key, int index)
+/* {"$isNumber": ref} or {"$eq": [{"$type": ref}, type]}: the target is
+ * of the having value's type class. */
+static void same_class(struct jw *w, const char *ref, const char *type)
 {
-    if (on_key)
-        snprintf(out, cap, "_id.k%d", index);
-    else
-        snprintf(out, cap, "m%d", index);
+    jw_object_begin(w);
+    if (strcmp(type, "number") == 0) {
+        jw_key(w, "$isNumber");
+        jw_string(w, ref);
+    } else {
+        jw_key(w, "$eq");
+        jw_array_begin(w);
+        jw_object_begin(w);
+        jw_key(w, "$type");
+        jw_string(w, ref);
+        jw_object_end(w);
+        jw_string(w, type);
+        jw_array_end(w);
+    }
+    jw_object_end(w);
+}
+
+/* Whether a having target holds dates: a date_trunc key, or the extreme
+ * or first/last of a date field. */
+static bool target_is_date(const struct agg_request *req,
+                           const struct agg_having *h)
+{
+    if (h->on_key)
+        return req->keys[h->index].kind == KEY_TRUNC;
+    const struct agg_metric *m = &req->metrics[h->index];
+    bool picks = m->fn == AGG_MIN || m->fn == AGG_MAX || m->fn == AGG_FIRST ||
+                 m->fn == AGG_LAST;
+    return picks && m->field.path != NULL &&
+           filter_path_is_date(req->bucket, m->field.path);
+}
+
+/* One condition as an aggregation expression: a query operator would
+ * match an array by any element and compare across types by MongoDB's
+ * bracketing, where the contract compares the value whole and holds only
+ * "ne" across types. */
+static void having_expr(struct jw *w, const struct agg_request *req,
+                        const struct agg_having *h)
+{
+    static const char *const ops[] = {"$gt", "$gte", "$lt",
+                                      "$lte", "$eq", "$ne"};
+    char ref[24];
+    bool as_date = h->has_date && target_is_date(req, h);
+    const char *type = as_date ? "date"
+                       : value_is_number(h->value.value_type) ? "number"
+                                                              : "string";
+
+    snprintf(ref, sizeof(ref), h->on_key ? "$_id.k%d" : "$m%d", h->index);
+    jw_object_begin(w);
+    jw_key(w, h->op == CMP_NE ? "$or" : "$and");
+    jw_array_begin(w);
+    if (h->op == CMP_NE) {
+        jw_object_begin(w);
+        jw_key(w, "$not");
+        jw_array_begin(w);
+        same_class(w, ref, type);
+        jw_array_end(w);
+        jw_object_end(w);
+    } else {
+        same_class(w, ref, type);
+    }
+    jw_object_begin(w);
+    jw_key(w, ops[h->op]);
+    jw_array_begin(w);
+    jw_string(w, ref);
+    if (as_date) {
+        jw_object_begin(w);
+        jw_key(w, "$date");
+        jw_date(w, h->date_ms);
+        jw_object_end(w);
+    } else {
+        value_write_json(w, &h->value);
+    }
+    jw_array_end(w);
+    jw_object_end(w);
+    jw_array_end(w);
+    jw_object_end(w);
 }
 
 static void having_stage(struct jw *w, const struct agg_request *req)
 {
-    static const char *const ops[] = {"$gt", "$gte", "$lt",
-                                      "$lte", "$eq", "$ne"};
-    char name[24];
-
     jw_object_begin(w);
     jw_key(w, "$match");
     jw_object_begin(w);
+    jw_key(w, "$expr");
+    jw_object_begin(w);
     jw_key(w, "$and");
     jw_array_begin(w);
-    for (int i = 0; i < req->nhaving; i++) {
-        const struct agg_having *h = &req->having[i];
-        target_name(name, sizeof(name), h->on_key, h->index);
-        jw_object_begin(w);
-        jw_key(w, name);
-        jw_object_begin(w);
-        jw_key(w, ops[h->op]);
-        value_write_json(w, &h->value);
-        jw_object_end(w);
-        jw_object_end(w);
-    }
+    for (int i = 0; i < req->nhaving; i++)
+        having_expr(w, req, &req->having[i]);
     jw_array_end(w);
+    jw_object_end(w);
+    jw_object_end(w);
+    jw_object_end(w);
+}
+
+/* --- sorting -------------------------------------------------------------
+ * MongoDB's $sort orders an array by its smallest (or largest) element;
+ * the contract orders it as a whole value, after objects and before
+ * booleans. A field that may hold an array therefore sorts through a key
+ * {t: class, v: value}, with t 0 up to objects, 1 for arrays and 2 for
+ * booleans and dates: inside an object MongoDB compares arrays whole. */
+
+static bool key_may_be_array(const struct agg_request *req, int i)
+{
+    return req->keys[i].kind == KEY_VALUE;
+}
+
+static bool metric_may_be_array(const struct agg_request *req, int i)
+{
+    enum agg_fn fn = req->metrics[i].fn;
+    return fn != AGG_COUNT && fn != AGG_COUNT_DISTINCT && fn != AGG_SUM &&
+           fn != AGG_AVG;
+}
+
+static bool sorts_through_key(const struct agg_request *req, bool on_key,
+                              int i)
+{
+    return on_key ? key_may_be_array(req, i) : metric_may_be_array(req, i);
+}
+
+static bool needs_sort_keys(const struct agg_request *req)
+{
+    if (req->has_sort &&
+        sorts_through_key(req, req->sort_on_key, req->sort_index))
+        return true;
+    for (int i = 0; i < req->nkeys; i++)
+        if (key_may_be_array(req, i))
+            return true;
+    return false;
+}
+
+/* The sort field of a key or metric: its own, or its sort key's. */
+static void sort_name(char *out, size_t cap, const struct agg_request *req,
+                      bool on_key, int i)
+{
+    if (sorts_through_key(req, on_key, i))
+        snprintf(out, cap, "s%c%d", on_key ? 'k' : 'm', i);
+    else if (on_key)
+        snprintf(out, cap, "_id.k%d", i);
+    else
+        snprintf(out, cap, "m%d", i);
+}
+
+static void sort_key_expr(struct jw *w, const char *ref)
+{
+    jw_object_begin(w);
+    jw_key(w, "t");
+    jw_object_begin(w);
+    jw_key(w, "$switch");
+    jw_object_begin(w);
+    jw_key(w, "branches");
+    jw_array_begin(w);
+    jw_object_begin(w);
+    jw_key(w, "case");
+    jw_object_begin(w);
+    jw_key(w, "$isArray");
+    jw_string(w, ref);
+    jw_object_end(w);
+    jw_key(w, "then");
+    jw_int(w, 1);
+    jw_object_end(w);
+    jw_object_begin(w);
+    jw_key(w, "case");
+    jw_object_begin(w);
+    jw_key(w, "$in");
+    jw_array_begin(w);
+    jw_object_begin(w);
+    jw_key(w, "$type");
+    jw_string(w, ref);
+    jw_object_end(w);
+    jw_array_begin(w);
+    jw_string(w, "bool");
+    jw_string(w, "date");
+    jw_array_end(w);
+    jw_array_end(w);
+    jw_object_end(w);
+    jw_key(w, "then");
+    jw_int(w, 2);
+    jw_object_end(w);
+    jw_array_end(w);
+    jw_key(w, "default");
+    jw_int(w, 0);
+    jw_object_end(w);
+    jw_object_end(w);
+    jw_key(w, "v");
+    jw_string(w, ref);
+    jw_object_end(w);
+}
+
+static void sort_key_field(struct jw *w, const struct agg_request *req,
+                           bool on_key, int i)
+{
+    char name[24], ref[24];
+
+    sort_name(name, sizeof(name), req, on_key, i);
+    snprintf(ref, sizeof(ref), on_key ? "$_id.k%d" : "$m%d", i);
+    jw_key(w, name);
+    sort_key_expr(w, ref);
+}
+
+static void sort_keys_stage(struct jw *w, const struct agg_request *req)
+{
+    jw_object_begin(w);
+    jw_key(w, "$addFields");
+    jw_object_begin(w);
+    if (req->has_sort && !req->sort_on_key &&
+        metric_may_be_array(req, req->sort_index))
+        sort_key_field(w, req, false, req->sort_index);
+    for (int i = 0; i < req->nkeys; i++)
+        if (key_may_be_array(req, i))
+            sort_key_field(w, req, true, i);
     jw_object_end(w);
     jw_object_end(w);
 }
@@ -383,14 +568,15 @@ static void sort_stage(struct jw *w, const struct agg_request *req)
     jw_key(w, "$sort");
     jw_object_begin(w);
     if (req->has_sort) {
-        target_name(name, sizeof(name), req->sort_on_key, req->sort_index);
+        sort_name(name, sizeof(name), req, req->sort_on_key,
+                  req->sort_index);
         jw_key(w, name);
         jw_int(w, req->sort_desc ? -1 : 1);
     }
     for (int i = 0; i < req->nkeys; i++) {
         if (req->has_sort && req->sort_on_key && req->sort_index == i)
             continue;
-        target_name(name, sizeof(name), true, i);
+        sort_name(name, sizeof(name), req, true, i);
         jw_key(w, name);
         jw_int(w, 1);
     }
@@ -448,7 +634,8 @@ static void project_stage(struct jw *w, const struct agg_request *req)
 int agg_pipeline_stage_count(const struct agg_request *req)
 {
     return (req->filter != NULL) + (req->unwind != NULL) + 1 +
-           needs_finish(req) + (req->nhaving > 0) + 1 + (req->limit > 0) + 1;
+           needs_finish(req) + (req->nhaving > 0) + needs_sort_keys(req) + 1 +
+           (req->limit > 0) + 1;
 }
 
 void agg_write_pipeline(const struct agg_request *req, struct jw *w)
@@ -471,6 +658,8 @@ void agg_write_pipeline(const struct agg_request *req, struct jw *w)
         finish_stage(w, req);
     if (req->nhaving > 0)
         having_stage(w, req);
+    if (needs_sort_keys(req))
+        sort_keys_stage(w, req);
     sort_stage(w, req);
     if (req->limit > 0) {
         jw_object_begin(w);

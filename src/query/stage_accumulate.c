@@ -18,8 +18,9 @@
  * space and are copied into the result's arena before the row ends.
  * Sets (count_distinct, add_to_set) and lists (push) grow with malloc and
  * are charged to the request's memory budget (max_memory_bytes), checked
- * at every insertion; the group count is checked against max_groups when
- * a group is created. Either limit stops the run with ERR_LIMIT: a partial
+ * at every insertion; so is the buffer where min, max and last keep a
+ * built value, reused as the value is replaced. The group count is
+ * checked against max_groups when a group is created. Either limit stops the run with ERR_LIMIT: a partial
  * answer is never returned.
  *
  * Sums and averages add exactly (sum.h), so that their result does not
@@ -61,12 +62,16 @@ struct agg_table {
 
 int agg_charge(struct agg_ctx *c, size_t bytes)
 {
+    if (c->precharged)
+        return 0;
+
     uint64_t held = atomic_fetch_add(c->memory, bytes) + bytes;
 
     if (c->lim->max_memory_bytes && held > c->lim->max_memory_bytes)
         return err_set(c->e, ERR_LIMIT,
-                       "the collected values of push, add_to_set and "
-                       "count_distinct need more than max_memory_bytes "
+                       "the collected values (push, add_to_set, "
+                       "count_distinct, and arrays or objects kept by min, "
+                       "max and last) need more than max_memory_bytes "
                        "(%llu bytes); add a filter, group by fewer keys or "
                        "raise --agg-max-memory",
                        (unsigned long long)c->lim->max_memory_bytes);
@@ -83,6 +88,33 @@ static int keep(struct agg_ctx *c, const bson_value_t *v, bool built,
     }
     if (value_copy_to_arena(c->arena, v, out) != 0)
         return err_set(c->e, ERR_NOMEM, "out of memory aggregating");
+    return 0;
+}
+
+/* A value that later rows may replace (min, max, last): one built in
+ * scratch goes to the accumulator's own buffer, reused, rather than to the
+ * arena, which would grow by a copy per row. */
+static int keep_replaceable(struct agg_ctx *c, struct agg_acc *a,
+                            const bson_value_t *v, bool built)
+{
+    if (!built || (v->value_type != BSON_TYPE_ARRAY &&
+                   v->value_type != BSON_TYPE_DOCUMENT))
+        return keep(c, v, built, &a->v);
+
+    uint32_t len = v->value.v_doc.data_len;
+    if (len > a->owned_cap) {
+        uint8_t *p = realloc(a->owned, len);
+        if (p == NULL)
+            return err_set(c->e, ERR_NOMEM, "out of memory aggregating");
+        int rc = agg_charge(c, len - a->owned_cap);
+        a->owned = p;
+        a->owned_cap = len;
+        if (rc != 0)
+            return rc;
+    }
+    memcpy(a->owned, v->value.v_doc.data, len);
+    a->v = *v;
+    a->v.value.v_doc.data = a->owned;
     return 0;
 }
 
@@ -233,7 +265,7 @@ int agg_acc_add(struct agg_ctx *c, const struct agg_metric *m,
                 return 0;
         }
         a->has = true;
-        return keep(c, v, built, &a->v);
+        return keep_replaceable(c, a, v, built);
     case AGG_FIRST:
     case AGG_LAST:
         if (m->fn == AGG_FIRST && a->has)
@@ -243,10 +275,24 @@ int agg_acc_add(struct agg_ctx *c, const struct agg_metric *m,
             a->v.value_type = BSON_TYPE_NULL;
             return 0;
         }
-        return keep(c, v, built, &a->v);
+        return m->fn == AGG_FIRST ? keep(c, v, built, &a->v)
+                                  : keep_replaceable(c, a, v, built);
     default:
         return 0;
     }
+}
+
+/* into takes from's value; a value in from's own buffer is copied, since
+ * from may be freed before into is read. */
+static int take_value(struct agg_ctx *c, struct agg_acc *into,
+                      const struct agg_acc *from)
+{
+    into->has = true;
+    if (from->owned == NULL) {
+        into->v = from->v;
+        return 0;
+    }
+    return keep_replaceable(c, into, &from->v, true);
 }
 
 /* Folds from (a later part of the rows) into into (an earlier part). */
@@ -265,24 +311,14 @@ int agg_acc_merge(struct agg_ctx *c, const struct agg_metric *m,
         int cmp = from->has && into->has ? value_compare(&from->v, &into->v)
                                          : 0;
         if (from->has && (!into->has || (m->fn == AGG_MIN ? cmp < 0
-                                                          : cmp > 0))) {
-            into->v = from->v;
-            into->has = true;
-        }
+                                                          : cmp > 0)))
+            return take_value(c, into, from);
         return 0;
     }
     case AGG_FIRST:
-        if (!into->has && from->has) {
-            into->v = from->v;
-            into->has = true;
-        }
-        return 0;
+        return !into->has && from->has ? take_value(c, into, from) : 0;
     case AGG_LAST:
-        if (from->has) {
-            into->v = from->v;
-            into->has = true;
-        }
-        return 0;
+        return from->has ? take_value(c, into, from) : 0;
     case AGG_PUSH:
         for (size_t i = 0; rc == 0 && from->list && i < from->list->n; i++)
             rc = list_add(c, &into->list, &from->list->vals[i], false);
@@ -546,6 +582,7 @@ void stage_accumulate_close(struct agg_table *t)
         for (int j = 0; j < t->nmetrics; j++) {
             agg_valset_free(t->groups[i]->accs[j].set);
             agg_vallist_free(t->groups[i]->accs[j].list);
+            free(t->groups[i]->accs[j].owned);
         }
     }
     free(t->groups);

@@ -81,6 +81,8 @@ static void top_n(const struct agg_request *req, struct agg_group **groups,
 void stage_sort(const struct agg_request *req, struct agg_group **groups,
                 size_t n)
 {
+    if (n < 2)
+        return; /* groups is NULL when there are none */
     /* TUNING: below a quarter of the groups, the heap's log(limit) per
      * group beats sorting them all. */
     if (req->limit > 0 && (uint64_t)req->limit < n / 4) {

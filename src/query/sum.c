@@ -12,8 +12,7 @@ void exact_sum_add_int(struct exact_sum *s, int64_t v)
     s->ints += v;
 }
 
-/* x * 2^64 as an exact 128-bit integer, when it is one. */
-static bool to_fixed(double x, __int128 *out)
+bool exact_sum_to_fixed(double x, __int128 *out)
 {
     int exp;
     double m = frexp(x, &exp);          /* x = m * 2^exp, 0.5 <= |m| < 1 */
@@ -40,11 +39,14 @@ static bool to_fixed(double x, __int128 *out)
 
 void exact_sum_add_double(struct exact_sum *s, double v)
 {
-    __int128 f;
+    __int128 f, total;
 
     s->has_double = true;
-    if (to_fixed(v, &f) && !__builtin_add_overflow(s->fixed, f, &s->fixed))
+    if (exact_sum_to_fixed(v, &f) &&
+        !__builtin_add_overflow(s->fixed, f, &total)) {
+        s->fixed = total;
         return;
+    }
     s->loose += v;
     s->has_loose = true;
 }
@@ -53,9 +55,12 @@ void exact_sum_merge(struct exact_sum *into, const struct exact_sum *from)
 {
     into->ints += from->ints;
     into->has_double |= from->has_double;
-    if (__builtin_add_overflow(into->fixed, from->fixed, &into->fixed)) {
+    __int128 total;
+    if (__builtin_add_overflow(into->fixed, from->fixed, &total)) {
         into->loose += (double)from->fixed / TWO_64;
         into->has_loose = true;
+    } else {
+        into->fixed = total;
     }
     if (from->has_loose) {
         into->loose += from->loose;

@@ -28,6 +28,10 @@ struct exact_sum {
     bool has_loose;
 };
 
+/* x * 2^64 as an exact 128-bit integer, when it is one (the terms that
+ * go to fixed). */
+bool exact_sum_to_fixed(double x, __int128 *out);
+
 void exact_sum_add_int(struct exact_sum *s, int64_t v);
 void exact_sum_add_double(struct exact_sum *s, double v);
 void exact_sum_merge(struct exact_sum *into, const struct exact_sum *from);

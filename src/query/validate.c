@@ -114,6 +114,12 @@ static struct agg_path path_for(const struct agg_request *req, const char *p)
         out.from_element = true;
         out.rest = p[n] == '\0' ? "" : p + n + 1;
     }
+    size_t plen = p != NULL ? strlen(p) : 0;
+    if (p != NULL && n > plen && strncmp(p, req->unwind, plen) == 0 &&
+        req->unwind[plen] == '.') {
+        out.above_element = true;
+        out.down = req->unwind + plen + 1;
+    }
     return out;
 }
 
@@ -191,7 +197,25 @@ out:
 
 /* --- range_buckets ----------------------------------------------------- */
 
-/* The label of a boundary: its shortest number form ("60", "2.5"). */
+/* Drops what an exponent does not need: "1e-06" -> "1e-6", "1e+21" ->
+ * "1e21". */
+static void shorten_exponent(char *text)
+{
+    char *e = strchr(text, 'e');
+
+    if (e == NULL)
+        return;
+    char *digits = e + 1 + (e[1] == '+' || e[1] == '-');
+    char *first = digits;
+    while (*first == '0' && first[1] != '\0')
+        first++;
+    memmove(digits, first, strlen(first) + 1);
+    if (e[1] == '+')
+        memmove(e + 1, e + 2, strlen(e + 2) + 1);
+}
+
+/* The label of a boundary: its shortest number form ("60", "2.5",
+ * "1e-6"). */
 static const char *number_label(struct arena *a, const bson_iter_t *it)
 {
     char text[40];
@@ -201,6 +225,7 @@ static const char *number_label(struct arena *a, const bson_iter_t *it)
     else
         snprintf(text, sizeof(text), "%lld",
                  (long long)bson_iter_as_int64(it));
+    shorten_exponent(text);
     return arena_strndup(a, text, strlen(text));
 }
 
@@ -346,6 +371,24 @@ static void parse_metrics(struct validator *v)
     err_path_pop(&v->path, saved);
 }
 
+/* Pushes the location of output name i: a group_by entry, a range
+ * bucket (named after its field) or a metric. */
+static void name_location(struct validator *v, int i)
+{
+    const struct agg_request *r = v->req;
+
+    if (i < r->ngroup_by) {
+        err_path_key(&v->path, "group_by");
+        err_path_index(&v->path, i);
+    } else if (i < r->nkeys) {
+        err_path_key(&v->path, "range_buckets");
+        err_path_index(&v->path, i - r->ngroup_by);
+    } else {
+        err_path_key(&v->path, "aggregations");
+        err_path_index(&v->path, i - r->nkeys);
+    }
+}
+
 /* Every output name once: keys and metrics share one namespace. */
 static void check_names(struct validator *v)
 {
@@ -364,10 +407,10 @@ static void check_names(struct validator *v)
             snprintf(msg, sizeof(msg),
                      "alias \"%.100s\" is used twice: names of group keys "
                      "and metrics must be unique", a);
-            int saved = err_path_key(&v->path, i < r->nkeys ? "group_by"
-                                                            : "aggregations");
-            err_path_index(&v->path, i < r->nkeys ? i : i - r->nkeys);
-            problem(v, "alias", "value_error", msg);
+            int saved = v->path.len;
+            name_location(v, i);
+            problem(v, i >= r->ngroup_by && i < r->nkeys ? "field" : "alias",
+                    "value_error", msg);
             err_path_pop(&v->path, saved);
             break;
         }
@@ -417,6 +460,10 @@ static void parse_condition(struct validator *v, const bson_iter_t *obj,
         problem(v, "value", "type_error", "must be a number or a string");
     else
         h->value = *bson_iter_value(&val);
+    if (h->value.value_type == BSON_TYPE_UTF8)
+        h->has_date = clock_parse_iso8601(h->value.value.v_utf8.str,
+                                          h->value.value.v_utf8.len,
+                                          &h->date_ms);
 }
 
 static void parse_having(struct validator *v)

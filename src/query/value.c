@@ -113,7 +113,9 @@ static void view_doc(const bson_value_t *v, bson_t *out)
         bson_init(out);
 }
 
-/* Objects: member by member, key first; arrays: element by element. */
+/* Objects: member by member, as MongoDB compares them: the type of the
+ * values first, then the key, then the value. Arrays: element by
+ * element. */
 static int cmp_containers(const bson_value_t *a, const bson_value_t *b,
                           bool compare_keys)
 {
@@ -128,11 +130,17 @@ static int cmp_containers(const bson_value_t *a, const bson_value_t *b,
         bool na = bson_iter_next(&ia), nb = bson_iter_next(&ib);
         if (!na || !nb)
             return na - nb;
-        int c = value_compare(bson_iter_value(&ia), bson_iter_value(&ib));
-        if (c == 0 && compare_keys)
+        enum value_rank ra = value_rank(bson_iter_type(&ia));
+        enum value_rank rb = value_rank(bson_iter_type(&ib));
+        if (ra != rb)
+            return ra < rb ? -1 : 1;
+        int c = 0;
+        if (compare_keys)
             c = strcmp(bson_iter_key(&ia), bson_iter_key(&ib));
+        if (c == 0)
+            c = value_compare(bson_iter_value(&ia), bson_iter_value(&ib));
         if (c != 0)
-            return c;
+            return c < 0 ? -1 : 1;
     }
 }
 
@@ -195,20 +203,21 @@ static uint64_t hash_number(const bson_value_t *v)
 {
     double d = value_as_double(v);
 
-    /* Integral values hash as integers so that 1 and 1.0 agree; an int64
-     * too large for a double's exact range still hashes by its double,
-     * which equal values share. */
+    /* Integral values hash as integers so that 1 and 1.0 agree, past a
+     * double's exact range too: a double equal to an int64 is that int64
+     * exactly. */
     if (v->value_type != BSON_TYPE_DOUBLE) {
         int64_t i = as_int(v);
         if (i > -(1LL << 53) && i < (1LL << 53))
             return mix(2, (uint64_t)i);
-        return mix(3, (uint64_t)(int64_t)d);
+        return mix(3, (uint64_t)i);
     }
     if (isnan(d))
         return mix(2, 0x7ff8);
     if (d == floor(d) && fabs(d) < 9007199254740992.0)
         return mix(2, (uint64_t)(int64_t)d);
-    if (d == floor(d) && fabs(d) < 9.2e18)
+    if (d == floor(d) && d >= -9223372036854775808.0 &&
+        d < 9223372036854775808.0)
         return mix(3, (uint64_t)(int64_t)d);
     uint64_t bits;
     memcpy(&bits, &d, sizeof(bits));
@@ -268,11 +277,11 @@ static int resolve_array(const bson_iter_t *arr, const char *rest,
         size_t mark = scratch->len;
         int rc;
 
+        /* Only objects continue the walk: MongoDB drops every other
+         * element, nested arrays included. */
         bson_iter_t members;
         if (BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &members))
             rc = resolve_members(&members, rest, scratch, &v);
-        else if (BSON_ITER_HOLDS_ARRAY(&it))
-            rc = resolve_array(&it, rest, scratch, &v);
         else
             continue;
         if (rc == 0) {

@@ -8,8 +8,8 @@
  * (anything else a JSON client cannot send sorts after dates, by type).
  * Numbers compare by value whatever their width (1 == 1.0); NaN sorts
  * below every other number. Strings compare by bytes. Objects compare
- * member by member (key, then value), arrays element by element; a
- * prefix sorts first.
+ * member by member (type of the value, then key, then value, as MongoDB
+ * does), arrays element by element; a prefix sorts first.
  *
  * "Missing" is not a value: a path that does not resolve yields none, and
  * each caller decides what missing means (null in a group key, skipped by
@@ -54,8 +54,9 @@ uint64_t value_hash(const bson_value_t *v);
 
 /* Resolves a dotted path in a document with MongoDB's expression rule:
  * through an object, take the member; through an array, map over its
- * elements (objects continue the walk, nested arrays recurse, other
- * elements drop out), which yields an array.
+ * elements (objects continue the walk; other elements, nested arrays
+ * too, drop out, as do objects without the member), which yields an
+ * array.
  *   0  and *out set: a value (a view, or an array built in scratch)
  *   ERR_NOT_FOUND:   the path is missing
  * Arrays built here are appended to scratch and point into it: the caller

@@ -13,11 +13,10 @@
  * Work. Rows are split in contiguous ranges of chunks, one per thread.
  * A thread takes a chunk of CC_CHUNK rows at a time: the live rows make
  * a selection vector, the filter narrows it, unwind turns it into element
- * positions, each key maps every unit of the batch to a small index (a
- * string's dictionary code, or a number kept in a little hash map), the
- * indexes make a group id, and each metric folds the batch into its
- * groups. Each thread keeps its own groups; they are folded into one
- * table in row order at the end, so first, last and push keep storage
+ * positions, the keys map every unit of the batch to a group id
+ * (vexec_group.c), and each metric folds the batch into its groups
+ * (vexec_fold.c). Each thread keeps its own groups; they are folded into
+ * one table in row order at the end, so first, last and push keep storage
  * order and sums are exact (sum.h).
  */
 #include <stdlib.h>
@@ -27,19 +26,13 @@
 #include "query/agg_internal.h"
 #include "query/filter_internal.h"
 #include "query/vexec.h"
+#include "query/vexec_internal.h"
 
-#define BATCH CC_CHUNK
-#define MAX_THREADS 8
 /* TUNING: a request over fewer rows than this runs on one thread: the
  * hand-over costs more than it saves. */
 #define PARALLEL_MIN_ROWS 65536
 
-/* --- the plan over columns --------------------------------------------- */
-
-struct vcol {
-    int index;               /* in the view's columns */
-    bool element;            /* read at element positions */
-};
+/* --- the filter over columns ------------------------------------------- */
 
 struct vpred {
     const struct fnode *node;
@@ -57,31 +50,6 @@ struct vnode {
     struct vnode *kids;
     int nkids;
     struct vpred pred;
-};
-
-struct vkey {
-    const struct agg_key *k;
-    struct vcol col;
-    uint64_t dict_size;
-    const char **labels;     /* KEY_RANGE: the label of each index */
-    int nlabels;
-    int *label_index;        /* KEY_RANGE: range -> deduplicated index */
-};
-
-struct vmetric {
-    const struct agg_metric *m;
-    struct vcol col;         /* index -1: count without a field */
-};
-
-struct vplan {
-    const struct agg_request *req;
-    struct cc_view view;
-    struct cc_need *needs;
-    int nneeds;
-    struct vnode *filter;
-    struct vkey *keys;
-    struct vmetric *metrics;
-    const struct filter *f;
 };
 
 /* --- collecting the columns -------------------------------------------- */
@@ -143,7 +111,7 @@ static bool compile_node(struct vplan *p, struct arena *a,
 static bool collect(struct vplan *p, struct arena *a)
 {
     const struct agg_request *req = p->req;
-    int max = req->nkeys + req->nmetrics + 1;
+    int max = req->nkeys + req->nmetrics + 2;
 
     if (req->filter != NULL)
         max += count_preds(((struct filter *)req->filter)->root);
@@ -159,6 +127,12 @@ static bool collect(struct vplan *p, struct arena *a)
         p->filter = arena_zalloc(a, sizeof(*p->filter));
         if (p->filter == NULL || !compile_node(p, a, p->f->root, p->filter))
             return false;
+    }
+    if (req->unwind != NULL) {
+        /* The element itself: its column carries the element index. */
+        struct agg_path element = {.path = req->unwind, .from_element = true,
+                                   .rest = ""};
+        col_for(p, &element);
     }
     for (int i = 0; i < req->nkeys; i++)
         p->keys[i] = (struct vkey){.k = &req->keys[i],
@@ -180,6 +154,17 @@ static bool metric_tolerates_other(enum agg_fn fn)
     return fn == AGG_SUM || fn == AGG_AVG || fn == AGG_COUNT;
 }
 
+static void mark_filter(const struct vnode *n, bool *strict)
+{
+    if (n->kind == FN_PRED)
+        strict[n->pred.col.index] = true;
+    for (int i = 0; i < n->nkids; i++)
+        mark_filter(&n->kids[i], strict);
+}
+
+/* The columns whose values are compared, keyed or collected must hold
+ * scalars only; the others (summed or counted, or only there to number
+ * the unwound elements) may hold anything. */
 static bool columns_fit(struct vplan *p)
 {
     const struct cc_view *v = &p->view;
@@ -188,13 +173,8 @@ static bool columns_fit(struct vplan *p)
 
     if (strict == NULL)
         return false;
-    for (int i = 0; i < p->nneeds; i++)
-        strict[i] = true;
-    for (int i = 0; i < p->req->nmetrics; i++)
-        if (p->metrics[i].col.index >= 0 &&
-            metric_tolerates_other(p->metrics[i].m->fn))
-            strict[p->metrics[i].col.index] = false;
-    /* A column shared by a strict use stays strict. */
+    if (p->filter != NULL)
+        mark_filter(p->filter, strict);
     for (int i = 0; i < p->req->nkeys; i++)
         strict[p->keys[i].col.index] = true;
     for (int i = 0; i < p->req->nmetrics; i++)
@@ -210,25 +190,7 @@ static bool columns_fit(struct vplan *p)
 
 /* --- cells ------------------------------------------------------------- */
 
-static inline const struct cc_cells *chunk_of(const struct cc_column *c,
-                                              uint32_t i)
-{
-    return c->chunks[i >> CC_CHUNK_SHIFT];
-}
-
-static inline uint8_t cell_tag(const struct cc_column *c, uint32_t i)
-{
-    return chunk_of(c, i)->tag[i & (CC_CHUNK - 1)];
-}
-
-static inline union cc_value cell_val(const struct cc_column *c, uint32_t i)
-{
-    return chunk_of(c, i)->val[i & (CC_CHUNK - 1)];
-}
-
-/* The cell as a value (a view: strings point into the dictionary).
- * Returns false for a missing cell. */
-static bool cell_value(const struct cc_column *c, uint32_t i, bson_value_t *v)
+bool vexec_cell_value(const struct cc_column *c, uint32_t i, bson_value_t *v)
 {
     uint8_t tag = cell_tag(c, i);
     union cc_value val = cell_val(c, i);
@@ -343,7 +305,7 @@ static bool pred_test(const struct vplan *p, struct vpred *vp, uint32_t row)
         val = cell_val(c, row);
         if (val.code < vp->memo_size && vp->memo[val.code] != 0)
             return vp->memo[val.code] == 2;
-        cell_value(c, row, &v);
+        vexec_cell_value(c, row, &v);
         bool yes = filter_pred_scalar(p->f, vp->node, &v);
         if (val.code < vp->memo_size)
             vp->memo[val.code] = yes ? 2 : 1;
@@ -357,7 +319,7 @@ static bool pred_test(const struct vplan *p, struct vpred *vp, uint32_t row)
     case CC_INT:
     case CC_DOUBLE:
         if (vp->fast == FAST_NUMBER) {
-            cell_value(c, row, &v);
+            vexec_cell_value(c, row, &v);
             return compare_verdict(vp->node->op,
                                    value_compare(&v, &vp->node->ops[0].v));
         }
@@ -365,7 +327,7 @@ static bool pred_test(const struct vplan *p, struct vpred *vp, uint32_t row)
     default:
         break;
     }
-    cell_value(c, row, &v);
+    vexec_cell_value(c, row, &v);
     return filter_pred_scalar(p->f, vp->node, &v);
 }
 
@@ -403,495 +365,6 @@ static void eval_node(const struct vplan *p, struct vnode *node,
             ok[i] = !ok[i];
 }
 
-/* --- keys -------------------------------------------------------------- */
-
-/* A small map from a 64-bit atom to a non-zero value, per thread. */
-struct atom_map {
-    uint64_t *atoms;
-    uint32_t *values;        /* 0: empty slot */
-    uint64_t nslots, n;
-};
-
-static uint64_t atom_slot_of(uint64_t atom, uint64_t nslots)
-{
-    return ((atom * 0x9e3779b97f4a7c15ULL) >> 17) & (nslots - 1);
-}
-
-static int atom_grow(struct atom_map *m)
-{
-    uint64_t nslots = m->nslots ? m->nslots * 2 : 256;
-    uint64_t *atoms = calloc(nslots, sizeof(*atoms));
-    uint32_t *values = calloc(nslots, sizeof(*values));
-
-    if (atoms == NULL || values == NULL) {
-        free(atoms);
-        free(values);
-        return ERR_NOMEM;
-    }
-    for (uint64_t i = 0; i < m->nslots; i++) {
-        if (m->values[i] == 0)
-            continue;
-        uint64_t at = atom_slot_of(m->atoms[i], nslots);
-        while (values[at] != 0)
-            at = (at + 1) & (nslots - 1);
-        atoms[at] = m->atoms[i];
-        values[at] = m->values[i];
-    }
-    free(m->atoms);
-    free(m->values);
-    m->atoms = atoms;
-    m->values = values;
-    m->nslots = nslots;
-    return 0;
-}
-
-/* The value slot of atom (0 when the atom is new: the caller stores a
- * non-zero value in it), or NULL when out of memory. */
-static uint32_t *atom_slot(struct atom_map *m, uint64_t atom)
-{
-    if ((m->n + 1) * 2 > m->nslots && atom_grow(m) != 0)
-        return NULL;
-    uint64_t at = atom_slot_of(atom, m->nslots);
-    for (; m->values[at] != 0; at = (at + 1) & (m->nslots - 1))
-        if (m->atoms[at] == atom)
-            return &m->values[at];
-    m->atoms[at] = atom;
-    m->n++;
-    return &m->values[at];
-}
-
-static void atom_map_free(struct atom_map *m)
-{
-    free(m->atoms);
-    free(m->values);
-}
-
-/* Numbers by value (1 and 1.0 alike), bools, dates and date keys each in
- * a map of their own, so that an atom is the exact 64-bit payload. */
-enum atom_class { ATOM_INT, ATOM_DOUBLE, ATOM_BOOL, ATOM_DATE,
-                  ATOM_CLASSES };
-
-static uint64_t number_atom(const bson_value_t *v, int *cls)
-{
-    double d = value_as_double(v);
-
-    if (v->value_type != BSON_TYPE_DOUBLE) {
-        *cls = ATOM_INT;
-        return (uint64_t)v->value.v_int64;
-    }
-    if (d == (double)(int64_t)d && d > -9.2e18 && d < 9.2e18) {
-        *cls = ATOM_INT;
-        return (uint64_t)(int64_t)d;
-    }
-    if (d != d)
-        d = __builtin_nan("");
-    uint64_t bits;
-    memcpy(&bits, &d, sizeof(bits));
-    *cls = ATOM_DOUBLE;
-    return bits;
-}
-
-/* --- per thread -------------------------------------------------------- */
-
-/* The distinct dictionary codes a group met, for count_distinct and
- * add_to_set over strings: cheaper than hashing the strings, turned into
- * values once at the end. */
-struct codeset {
-    uint32_t *slots;         /* code + 1; 0 is empty */
-    uint32_t n, nslots;
-};
-
-/* Date parts that depend on the day only, remembered per day. */
-#define DAY_MEMO 512
-struct day_memo {
-    int64_t day[DAY_MEMO];
-    int64_t value[DAY_MEMO];
-    bool set[DAY_MEMO];
-};
-
-struct vgroup {
-    bson_value_t *keys;
-    struct agg_acc *accs;
-};
-
-struct vthread {
-    struct vplan *p;
-    struct agg_ctx c;
-    struct arena arena;
-    struct err e;
-    uint32_t row_begin, row_end;
-    uint64_t scanned, matched;
-    int rc;
-
-    struct atom_map *kmaps;  /* per key and atom class: atom -> index */
-    uint32_t *key_count;     /* per key: indexes handed out */
-    struct atom_map tuples;  /* index tuple -> group */
-    uint32_t **key_index;    /* per key: per unit of the batch */
-    uint32_t *gid;
-    uint32_t *unit_row, *unit_elem;
-
-    struct codeset **codes;  /* per group and metric: distinct strings */
-    uint64_t codes_cap;
-    struct day_memo *memo;   /* per key: day-level date parts */
-
-    struct vgroup *groups;   /* by group id (1-based; 0 unused) */
-    uint64_t ngroups, cap_groups;
-    uint32_t *direct;        /* one string key: code + 2 -> group id */
-    uint64_t direct_size;
-};
-
-static int grow_groups(struct vthread *th)
-{
-    uint64_t cap = th->cap_groups ? th->cap_groups * 2 : 256;
-    struct vgroup *g = realloc(th->groups, cap * sizeof(*g));
-
-    if (g == NULL)
-        return ERR_NOMEM;
-    th->groups = g;
-    th->cap_groups = cap;
-    return 0;
-}
-
-/* A new group whose keys are the unit's key values. */
-static uint32_t new_group(struct vthread *th, const bson_value_t *keys)
-{
-    const struct agg_request *req = th->p->req;
-
-    if (th->c.lim->max_groups && th->ngroups >= th->c.lim->max_groups) {
-        err_set(&th->e, ERR_LIMIT,
-                "the request makes more than max_groups (%llu) groups; add "
-                "a filter, group by fewer or coarser keys, or raise "
-                "--agg-max-groups",
-                (unsigned long long)th->c.lim->max_groups);
-        return 0;
-    }
-    if (th->ngroups + 1 >= th->cap_groups && grow_groups(th) != 0)
-        return 0;
-    struct vgroup *g = &th->groups[++th->ngroups];
-    g->keys = arena_alloc(&th->arena, (size_t)(req->nkeys + 1) *
-                                          sizeof(*g->keys));
-    g->accs = arena_zalloc(&th->arena, (size_t)(req->nmetrics + 1) *
-                                           sizeof(*g->accs));
-    if (g->keys == NULL || g->accs == NULL)
-        return 0;
-    memcpy(g->keys, keys, (size_t)req->nkeys * sizeof(*keys));
-    return (uint32_t)th->ngroups;
-}
-
-/* The key value of one unit (null when it has none), and its atom and
- * atom class. */
-/* Units whose value depends on the day alone (and on nothing finer). */
-static bool day_level(const struct agg_key *k)
-{
-    enum clock_unit u = k->unit;
-    if (k->kind == KEY_TRUNC)
-        return u == CLOCK_YEAR || u == CLOCK_MONTH;
-    return u == CLOCK_YEAR || u == CLOCK_MONTH || u == CLOCK_DAY ||
-           u == CLOCK_DAY_OF_YEAR || u == CLOCK_WEEK ||
-           u == CLOCK_DAY_OF_WEEK;
-}
-
-/* date_trunc or date_part of ms, remembered per day when only the day
- * matters. */
-static int64_t date_key(struct day_memo *memo, const struct agg_key *k,
-                        int64_t ms)
-{
-    if (!day_level(k))
-        return k->kind == KEY_TRUNC ? clock_trunc(ms, k->unit)
-                                    : clock_part(ms, k->unit);
-    int64_t day = ms >= 0 ? ms / 86400000 : (ms - 86399999) / 86400000;
-    uint32_t at = (uint32_t)day & (DAY_MEMO - 1);
-    if (!memo->set[at] || memo->day[at] != day) {
-        int64_t start = day * 86400000;
-        memo->value[at] = k->kind == KEY_TRUNC ? clock_trunc(start, k->unit)
-                                               : clock_part(start, k->unit);
-        memo->day[at] = day;
-        memo->set[at] = true;
-    }
-    return memo->value[at];
-}
-
-static uint64_t key_atom(const struct vplan *p, const struct vkey *k,
-                         struct day_memo *memo, uint32_t unit,
-                         bson_value_t *out, int *atom_class)
-{
-    const struct cc_column *c = &p->view.cols[k->col.index];
-    bson_value_t v;
-    int64_t ms;
-    int cls = ATOM_INT;
-    uint64_t payload = 0;
-    bool found = cell_value(c, unit, &v);
-
-    out->value_type = BSON_TYPE_NULL;
-    switch (k->k->kind) {
-    case KEY_VALUE:
-        if (!found || v.value_type == BSON_TYPE_NULL)
-            break;
-        *out = v;
-        if (v.value_type == BSON_TYPE_BOOL)
-            cls = ATOM_BOOL, payload = v.value.v_bool;
-        else if (v.value_type == BSON_TYPE_DATE_TIME)
-            cls = ATOM_DATE, payload = (uint64_t)v.value.v_datetime;
-        else
-            payload = number_atom(&v, &cls);
-        break;
-    case KEY_TRUNC:
-    case KEY_PART:
-        if (!found)
-            break;
-        if (v.value_type == BSON_TYPE_DATE_TIME)
-            ms = v.value.v_datetime;
-        else if (v.value_type != BSON_TYPE_UTF8 ||
-                 !clock_parse_iso8601(v.value.v_utf8.str, v.value.v_utf8.len,
-                                      &ms))
-            break;
-        if (k->k->kind == KEY_TRUNC) {
-            out->value_type = BSON_TYPE_DATE_TIME;
-            out->value.v_datetime = date_key(memo, k->k, ms);
-            cls = ATOM_DATE, payload = (uint64_t)out->value.v_datetime;
-        } else {
-            out->value_type = BSON_TYPE_INT32;
-            out->value.v_int32 = (int32_t)date_key(memo, k->k, ms);
-            cls = ATOM_INT, payload = (uint64_t)(int64_t)out->value.v_int32;
-        }
-        break;
-    default:
-        break;
-    }
-    *atom_class = cls;
-    return payload;
-}
-
-/* The dense index of one unit's key: strings by code, everything else
- * through the atom map; index 1 is null. */
-static uint32_t key_index(struct vthread *th, int ki, uint32_t unit,
-                          bson_value_t *value)
-{
-    const struct vplan *p = th->p;
-    const struct vkey *k = &p->keys[ki];
-    const struct cc_column *c = &p->view.cols[k->col.index];
-
-    if (k->k->kind == KEY_RANGE) {
-        bson_value_t v;
-        int idx = k->nlabels - 1;   /* the default label */
-        if (cell_value(c, unit, &v) && value_is_number(v.value_type)) {
-            double d = value_as_double(&v);
-            const struct agg_key *rk = k->k;
-            if (d >= rk->bounds[0] && d < rk->bounds[rk->nbounds - 1]) {
-                int lo = 0, hi = rk->nbounds - 1;
-                while (hi - lo > 1) {
-                    int mid = (lo + hi) / 2;
-                    if (d >= rk->bounds[mid])
-                        lo = mid;
-                    else
-                        hi = mid;
-                }
-                idx = lo;
-            }
-        }
-        idx = k->label_index[idx];
-        value->value_type = BSON_TYPE_UTF8;
-        value->value.v_utf8.str = (char *)k->labels[idx];
-        value->value.v_utf8.len = (uint32_t)strlen(k->labels[idx]);
-        return (uint32_t)idx + 1;
-    }
-    if (k->k->kind == KEY_VALUE && cell_tag(c, unit) == CC_STRING) {
-        uint64_t code = cell_val(c, unit).code;
-        cell_value(c, unit, value);
-        return (uint32_t)(code + 2);
-    }
-    int cls;
-    uint64_t atom = key_atom(p, k, &th->memo[ki], unit, value, &cls);
-    if (value->value_type == BSON_TYPE_NULL)
-        return 1;
-    /* Bounded date parts (all but the year) index directly. */
-    if (k->k->kind == KEY_PART && k->k->unit != CLOCK_YEAR)
-        return 2 + (uint32_t)value->value.v_int32;
-    uint32_t *slot = atom_slot(&th->kmaps[ki * ATOM_CLASSES + cls], atom);
-    if (slot == NULL)
-        return 0;
-    if (*slot == 0)
-        *slot = ++th->key_count[ki];
-    return (uint32_t)(k->dict_size + 1) + *slot;
-}
-
-/* The group of a tuple of key indexes, created on first sight. */
-static uint32_t group_of(struct vthread *th, uint64_t tuple,
-                         const bson_value_t *keys)
-{
-    uint32_t *slot;
-
-    if (th->p->req->nkeys == 1 && tuple < th->direct_size)
-        slot = &th->direct[tuple];
-    else if ((slot = atom_slot(&th->tuples, tuple)) == NULL)
-        return 0;
-    if (*slot == 0)
-        *slot = new_group(th, keys);
-    return *slot;
-}
-
-/* Group ids for the batch's units. */
-static int assign_groups(struct vthread *th, uint32_t n)
-{
-    const struct agg_request *req = th->p->req;
-    int bits = 64 / req->nkeys;
-    bson_value_t keys[8];
-
-    for (uint32_t i = 0; i < n; i++) {
-        uint64_t tuple = 0;
-        for (int k = 0; k < req->nkeys; k++) {
-            const struct vkey *vk = &th->p->keys[k];
-            uint32_t unit = vk->col.element ? th->unit_elem[i]
-                                            : th->unit_row[i];
-            uint32_t idx = key_index(th, k, unit, &keys[k]);
-            if (idx == 0)
-                return err_set(&th->e, ERR_NOMEM, "out of memory");
-            if (bits < 64 && idx >= ((uint64_t)1 << bits))
-                return ERR_UNAVAILABLE; /* keys too varied to pack */
-            tuple = bits < 64 ? tuple << bits | idx : idx;
-        }
-        th->gid[i] = group_of(th, tuple, keys);
-        if (th->gid[i] == 0)
-            return th->e.code ? th->e.code : ERR_NOMEM;
-    }
-    return 0;
-}
-
-/* --- metrics ----------------------------------------------------------- */
-
-/* min and max of two dates or two numbers, without the general order:
- * true when handled. */
-static bool fast_extreme(struct agg_acc *a, const bson_value_t *v, bool min)
-{
-    int c;
-
-    if (!a->has)
-        return false;
-    bson_type_t x = v->value_type, y = a->v.value_type;
-    if (x == BSON_TYPE_DATE_TIME && y == BSON_TYPE_DATE_TIME)
-        c = (v->value.v_datetime > a->v.value.v_datetime) -
-            (v->value.v_datetime < a->v.value.v_datetime);
-    else if (x == BSON_TYPE_INT64 && y == BSON_TYPE_INT64)
-        c = (v->value.v_int64 > a->v.value.v_int64) -
-            (v->value.v_int64 < a->v.value.v_int64);
-    else if (value_is_number(x) && value_is_number(y))
-        c = value_compare(v, &a->v);
-    else
-        return false;
-    if (min ? c < 0 : c > 0)
-        a->v = *v;
-    return true;
-}
-
-static int codeset_grow(struct vthread *th, struct codeset *cs)
-{
-    uint32_t nslots = cs->nslots ? cs->nslots * 2 : 16;
-    uint32_t *slots = calloc(nslots, sizeof(*slots));
-
-    if (slots == NULL)
-        return ERR_NOMEM;
-    for (uint32_t i = 0; i < cs->nslots; i++) {
-        if (cs->slots[i] == 0)
-            continue;
-        uint32_t at = (cs->slots[i] * 2654435761u) & (nslots - 1);
-        while (slots[at] != 0)
-            at = (at + 1) & (nslots - 1);
-        slots[at] = cs->slots[i];
-    }
-    free(cs->slots);
-    cs->slots = slots;
-    int rc = agg_charge(&th->c, (nslots - cs->nslots) * sizeof(uint32_t));
-    cs->nslots = nslots;
-    return rc;
-}
-
-static int codeset_insert(struct vthread *th, struct codeset *cs,
-                          uint32_t code);
-
-static int codeset_add(struct vthread *th, uint32_t g, int m, uint32_t code)
-{
-    uint64_t at_set = (uint64_t)g * (uint64_t)th->p->req->nmetrics +
-                      (uint64_t)m;
-
-    while (at_set >= th->codes_cap) {
-        uint64_t cap = th->codes_cap ? th->codes_cap * 2 : 1024;
-        struct codeset **p = realloc(th->codes, cap * sizeof(*p));
-        if (p == NULL)
-            return ERR_NOMEM;
-        memset(p + th->codes_cap, 0, (cap - th->codes_cap) * sizeof(*p));
-        th->codes = p;
-        th->codes_cap = cap;
-    }
-    struct codeset *cs = th->codes[at_set];
-    if (cs == NULL && (cs = th->codes[at_set] = calloc(1, sizeof(*cs))) == NULL)
-        return ERR_NOMEM;
-    return codeset_insert(th, cs, code);
-}
-
-static int codeset_insert(struct vthread *th, struct codeset *cs,
-                          uint32_t code)
-{
-    if ((cs->n + 1) * 2 > cs->nslots) {
-        int rc = codeset_grow(th, cs);
-        if (rc != 0)
-            return rc;
-    }
-    uint32_t key = code + 1;
-    uint32_t at = (key * 2654435761u) & (cs->nslots - 1);
-    for (; cs->slots[at] != 0; at = (at + 1) & (cs->nslots - 1))
-        if (cs->slots[at] == key)
-            return 0;
-    cs->slots[at] = key;
-    cs->n++;
-    return 0;
-}
-
-static int fold_metric(struct vthread *th, int mi, uint32_t n)
-{
-    const struct vmetric *vm = &th->p->metrics[mi];
-    const struct agg_metric *m = vm->m;
-    const struct cc_column *c = vm->col.index >= 0
-                                    ? &th->p->view.cols[vm->col.index]
-                                    : NULL;
-    const uint32_t *units = vm->col.element ? th->unit_elem : th->unit_row;
-
-    for (uint32_t i = 0; i < n; i++) {
-        struct agg_acc *a = &th->groups[th->gid[i]].accs[mi];
-        if (c == NULL) {
-            a->n++;
-            continue;
-        }
-        uint8_t tag = cell_tag(c, units[i]);
-        if (m->fn == AGG_COUNT) {
-            a->n += tag != CC_MISSING && tag != CC_NULL;
-        } else if (m->fn == AGG_SUM || m->fn == AGG_AVG) {
-            if (tag == CC_INT) {
-                exact_sum_add_int(&a->sum, cell_val(c, units[i]).i);
-                a->n++;
-            } else if (tag == CC_DOUBLE) {
-                exact_sum_add_double(&a->sum, cell_val(c, units[i]).d);
-                a->n++;
-            }
-        } else if (tag == CC_STRING && (m->fn == AGG_COUNT_DISTINCT ||
-                                        m->fn == AGG_ADD_TO_SET)) {
-            int rc = codeset_add(th, th->gid[i], mi,
-                                 (uint32_t)cell_val(c, units[i]).code);
-            if (rc != 0)
-                return rc;
-        } else {
-            bson_value_t v;
-            bool found = cell_value(c, units[i], &v);
-            if ((m->fn == AGG_MIN || m->fn == AGG_MAX) && found &&
-                fast_extreme(a, &v, m->fn == AGG_MIN))
-                continue;
-            int rc = agg_acc_add(&th->c, m, a, &v, found, false);
-            if (rc != 0)
-                return rc;
-        }
-    }
-    return 0;
-}
-
 /* --- the batch loop ---------------------------------------------------- */
 
 static bool row_live(const struct cc_view *v, uint32_t r)
@@ -903,11 +376,8 @@ static bool row_live(const struct cc_view *v, uint32_t r)
 
 static int run_units(struct vthread *th, uint32_t n)
 {
-    int rc = assign_groups(th, n);
-
-    for (int m = 0; rc == 0 && m < th->p->req->nmetrics; m++)
-        rc = fold_metric(th, m, n);
-    return rc;
+    int rc = vexec_assign_groups(th, n);
+    return rc == 0 ? vexec_fold_batch(th, n) : rc;
 }
 
 /* Turns the selected rows into units (elements, when unwinding) and runs
@@ -979,6 +449,8 @@ static void thread_main(void *ctx, size_t index)
     }
     if (th->rc != 0 && th->e.code == ERR_OK)
         err_set(&th->e, th->rc, "out of memory aggregating");
+    if (th->rc == 0)
+        vexec_fold_flush(th);
 }
 
 /* --- set-up, merge, tear-down ------------------------------------------ */
@@ -987,216 +459,22 @@ static int thread_init(struct vthread *th, struct vplan *p,
                        const struct agg_plan *plan, _Atomic uint64_t *memory,
                        int64_t deadline)
 {
-    const struct agg_request *req = p->req;
-
     th->p = p;
     arena_init(&th->arena);
     err_init(&th->e);
-    th->c = (struct agg_ctx){.req = req, .lim = &plan->lim,
+    th->c = (struct agg_ctx){.req = p->req, .lim = &plan->lim,
                              .arena = &th->arena, .memory = memory,
                              .deadline_ns = deadline, .e = &th->e};
-    th->kmaps = calloc((size_t)(req->nkeys + 1) * ATOM_CLASSES,
-                       sizeof(*th->kmaps));
-    th->key_count = calloc((size_t)req->nkeys + 1, sizeof(*th->key_count));
-    th->memo = calloc((size_t)req->nkeys + 1, sizeof(*th->memo));
-    th->key_index = calloc((size_t)req->nkeys + 1, sizeof(*th->key_index));
-    th->gid = malloc(BATCH * sizeof(*th->gid));
-    th->unit_row = malloc(BATCH * sizeof(uint32_t));
-    th->unit_elem = malloc(BATCH * sizeof(uint32_t));
-    if (th->kmaps == NULL || th->key_count == NULL || th->memo == NULL ||
-        th->key_index == NULL ||
-        th->gid == NULL ||
-        th->unit_row == NULL || th->unit_elem == NULL || grow_groups(th))
-        return ERR_NOMEM;
-    for (int k = 0; k < req->nkeys; k++)
-        if ((th->key_index[k] = malloc(BATCH * sizeof(uint32_t))) == NULL)
-            return ERR_NOMEM;
-    if (req->nkeys == 1 && p->keys[0].k->kind == KEY_VALUE) {
-        th->direct_size = p->keys[0].dict_size + 2;
-        th->direct = calloc(th->direct_size, sizeof(*th->direct));
-        if (th->direct == NULL)
-            return ERR_NOMEM;
-    }
-    return 0;
+    int rc = vexec_groups_init(th);
+    return rc == 0 ? vexec_fold_init(th) : rc;
 }
 
-static void thread_release(struct vthread *th, int nmetrics)
+static void thread_release(struct vthread *th)
 {
-    const struct agg_request *req = th->p ? th->p->req : NULL;
-
-    for (uint64_t g = 1; th->groups && g <= th->ngroups; g++)
-        for (int m = 0; m < nmetrics; m++) {
-            agg_valset_free(th->groups[g].accs[m].set);
-            agg_vallist_free(th->groups[g].accs[m].list);
-        }
-    for (int k = 0; req && th->kmaps && k < req->nkeys * ATOM_CLASSES; k++)
-        atom_map_free(&th->kmaps[k]);
-    for (int k = 0; req && th->key_index && k < req->nkeys; k++)
-        free(th->key_index[k]);
-    atom_map_free(&th->tuples);
-    for (uint64_t i = 0; i < th->codes_cap; i++) {
-        if (th->codes[i] != NULL)
-            free(th->codes[i]->slots);
-        free(th->codes[i]);
-    }
-    free(th->codes);
-    free(th->memo);
-    free(th->kmaps);
-    free(th->key_count);
-    free(th->key_index);
-    free(th->gid);
-    free(th->unit_row);
-    free(th->unit_elem);
-    free(th->groups);
-    free(th->direct);
+    vexec_fold_release(th);
+    vexec_groups_release(th);
     err_release(&th->e);
     arena_release(&th->arena);
-}
-
-/* Range labels deduplicated: two ranges (or a range and the default)
- * that print alike are one group, as on the row path. */
-static bool prepare_ranges(struct vplan *p, struct arena *a)
-{
-    for (int i = 0; i < p->req->nkeys; i++) {
-        struct vkey *k = &p->keys[i];
-        const struct agg_key *rk = k->k;
-        if (rk->kind != KEY_RANGE)
-            continue;
-        int n = rk->nbounds; /* nbounds-1 labels and the default */
-        k->labels = arena_zalloc(a, (size_t)n * sizeof(char *));
-        k->label_index = arena_zalloc(a, (size_t)n * sizeof(int));
-        if (k->labels == NULL || k->label_index == NULL)
-            return false;
-        for (int j = 0; j < n; j++) {
-            const char *label = j < n - 1 ? rk->labels[j] : rk->default_label;
-            int found = -1;
-            for (int x = 0; x < k->nlabels && found < 0; x++)
-                if (strcmp(k->labels[x], label) == 0)
-                    found = x;
-            if (found < 0) {
-                found = k->nlabels;
-                k->labels[k->nlabels++] = label;
-            }
-            k->label_index[j] = found;
-        }
-    }
-    return true;
-}
-
-static void prepare_keys(struct vplan *p)
-{
-    for (int i = 0; i < p->req->nkeys; i++)
-        p->keys[i].dict_size =
-            cc_dict_size(p->view.cols[p->keys[i].col.index].dict);
-}
-
-/* The code sets of every thread, united per group of the table. */
-struct final_codes {
-    struct codeset **sets;   /* by table group index and metric */
-    uint64_t cap;
-};
-
-static int unite_codes(struct vthread *th, struct final_codes *fc,
-                       uint64_t g, const struct agg_group *into)
-{
-    int nm = th->p->req->nmetrics;
-
-    for (int m = 0; m < nm; m++) {
-        uint64_t from_at = g * (uint64_t)nm + (uint64_t)m;
-        uint64_t to_at = (uint64_t)into->index * (uint64_t)nm + (uint64_t)m;
-        if (from_at >= th->codes_cap || th->codes[from_at] == NULL)
-            continue;
-        while (to_at >= fc->cap) {
-            uint64_t cap = fc->cap ? fc->cap * 2 : 1024;
-            struct codeset **p = realloc(fc->sets, cap * sizeof(*p));
-            if (p == NULL)
-                return ERR_NOMEM;
-            memset(p + fc->cap, 0, (cap - fc->cap) * sizeof(*p));
-            fc->sets = p;
-            fc->cap = cap;
-        }
-        struct codeset *src = th->codes[from_at];
-        if (fc->sets[to_at] == NULL) {
-            fc->sets[to_at] = src; /* taken over */
-            th->codes[from_at] = NULL;
-            continue;
-        }
-        for (uint32_t i = 0; i < src->nslots; i++) {
-            if (src->slots[i] == 0)
-                continue;
-            int rc = codeset_insert(th, fc->sets[to_at], src->slots[i] - 1);
-            if (rc != 0)
-                return rc;
-        }
-    }
-    return 0;
-}
-
-/* Each united code set becomes part of its accumulator: a count for
- * count_distinct, values for add_to_set. */
-static int apply_codes(struct vthread *th, struct final_codes *fc,
-                       struct agg_table *table, struct agg_ctx *c)
-{
-    struct agg_group **groups;
-    size_t n;
-    int nm = th->p->req->nmetrics;
-
-    agg_table_groups(table, &groups, &n);
-    for (uint64_t at = 0; at < fc->cap; at++) {
-        struct codeset *cs = fc->sets[at];
-        if (cs == NULL)
-            continue;
-        struct agg_group *g = groups[at / (uint64_t)nm];
-        int m = (int)(at % (uint64_t)nm);
-        const struct vmetric *vm = &th->p->metrics[m];
-        if (vm->m->fn == AGG_COUNT_DISTINCT) {
-            g->accs[m].n += cs->n;
-            continue;
-        }
-        const struct cc_column *col = &th->p->view.cols[vm->col.index];
-        for (uint32_t i = 0; i < cs->nslots; i++) {
-            if (cs->slots[i] == 0)
-                continue;
-            bson_value_t v = {.value_type = BSON_TYPE_UTF8};
-            v.value.v_utf8.str = (char *)cc_dict_string(
-                col->dict, cs->slots[i] - 1, &v.value.v_utf8.len);
-            int rc = agg_acc_add(c, vm->m, &g->accs[m], &v, true, false);
-            if (rc != 0)
-                return rc;
-        }
-    }
-    return 0;
-}
-
-static void final_codes_release(struct final_codes *fc)
-{
-    for (uint64_t i = 0; i < fc->cap; i++) {
-        if (fc->sets[i] != NULL)
-            free(fc->sets[i]->slots);
-        free(fc->sets[i]);
-    }
-    free(fc->sets);
-}
-
-/* Folds every thread's groups, in thread (row) order, into the table. */
-static int merge(struct vthread *th, int nthreads, struct agg_table *table,
-                 struct agg_ctx *c)
-{
-    struct final_codes fc = {0};
-    int rc = 0;
-
-    for (int t = 0; t < nthreads && rc == 0; t++)
-        for (uint64_t g = 1; g <= th[t].ngroups && rc == 0; g++) {
-            struct agg_group *into;
-            rc = stage_accumulate_fold(table, th[t].groups[g].keys,
-                                       th[t].groups[g].accs, &into);
-            if (rc == 0)
-                rc = unite_codes(&th[t], &fc, g, into);
-        }
-    if (rc == 0)
-        rc = apply_codes(&th[0], &fc, table, c);
-    final_codes_release(&fc);
-    return rc;
 }
 
 static int finish(struct agg_plan *plan, struct agg_ctx *c,
@@ -1206,7 +484,7 @@ static int finish(struct agg_plan *plan, struct agg_ctx *c,
     struct agg_group **groups;
     size_t n;
 
-    int rc = merge(th, nthreads, table, c);
+    int rc = vexec_fold_merge(th, nthreads, table, c);
     if (rc == 0)
         rc = stage_accumulate_finish(table, &groups, &n);
     if (rc != 0)
@@ -1275,32 +553,37 @@ int agg_execute_columns(struct agg_plan *plan, const struct vexec_env *env,
     *out = NULL;
     memset(th, 0, sizeof(th));
     if (env == NULL || env->cc == NULL || res == NULL ||
-        plan->req->nkeys > 8 || !collect(&p, plan->arena))
+        plan->req->nkeys > MAX_KEYS || !collect(&p, plan->arena))
         return ERR_UNAVAILABLE;
     rc = colcache_view(env->cc, t, bucket, p.needs, p.nneeds, &p.view, e);
     if (rc != 0)
         return rc;
     if (!columns_fit(&p) ||
         (p.filter && !prepare_filter(&p, plan->arena, p.filter)) ||
-        !prepare_ranges(&p, plan->arena)) {
+        !vexec_prepare_ranges(&p, plan->arena)) {
         colcache_release(env->cc, &p.view);
         return ERR_UNAVAILABLE;
     }
-    prepare_keys(&p);
+    vexec_prepare_keys(&p);
     if (env->workers != NULL && p.view.nrows >= PARALLEL_MIN_ROWS)
         nthreads = (int)workq_threads(env->workers) + 1;
     if (nthreads > MAX_THREADS)
         nthreads = MAX_THREADS;
 
     rc = run_threads(&p, plan, env, th, nthreads, &memory, e);
+    if (rc == 0 && filter_failed(plan->req->filter))
+        rc = err_set(e, ERR_LIMIT,
+                     "a regular expression in filters hit its match limit "
+                     "(too much backtracking); simplify the pattern");
     struct agg_ctx c = {.req = plan->req, .lim = &plan->lim,
-                        .arena = plan->arena, .memory = &memory, .e = e};
+                        .arena = plan->arena, .memory = &memory,
+                        .precharged = true, .e = e};
     if (rc == 0)
         rc = stage_accumulate_open(&c, &res->table);
     if (rc == 0)
         rc = finish(plan, &c, res->table, th, nthreads, res);
     for (int i = 0; i < nthreads; i++)
-        thread_release(&th[i], plan->req->nmetrics);
+        thread_release(&th[i]);
     if (rc != 0) {
         agg_result_free(res);
         colcache_release(env->cc, &p.view);

@@ -111,8 +111,18 @@ static int check_bucket(struct checker *c, uint32_t num, const char *id)
     }
     if (rc == 0)
         rc = objects_scan_open(&c->t, num, 0, &sc, c->e);
-    while (rc == 0 &&
-           (rc = objects_scan_next(&sc, &seq, &data, &len, c->e)) == 0) {
+    while (rc == 0) {
+        rc = objects_scan_next(&sc, &seq, &data, &len, c->e);
+        if (rc == ERR_CORRUPT) {
+            /* A damaged object is a problem to report, not a stop. */
+            problem(c, "bucket %s: %s", id, c->e->msg);
+            err_release(c->e);
+            count++;
+            rc = 0;
+            continue;
+        }
+        if (rc != 0)
+            break;
         count++;
         if (seq >= st.next_seq)
             problem(c, "bucket %s: object sequence %llu is past next_seq",

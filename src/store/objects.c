@@ -1,6 +1,8 @@
 #include "store/objects.h"
 
 #include <math.h>
+
+#include "base/crc32c.h"
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -277,17 +279,50 @@ static int id_check(struct store_txn *t, uint32_t num, const bson_t *doc,
     return rc == ERR_NOT_FOUND ? 0 : rc;
 }
 
+#define CRC_LEN 4
+
+static int write_object(struct store_txn *t, const unsigned char *key,
+                        const bson_t *doc, unsigned flags, struct err *e)
+{
+    unsigned char *at;
+    uint32_t crc = crc32c(bson_get_data(doc), doc->len);
+
+    int rc = store_put_reserve(t, STORE_DB_OBJECTS, key, OBJECT_KEY_LEN,
+                               doc->len + CRC_LEN, flags, (void **)&at, e);
+    if (rc != 0)
+        return rc;
+    memcpy(at, bson_get_data(doc), doc->len);
+    memcpy(at + doc->len, &crc, CRC_LEN);
+    return 0;
+}
+
 /* A new object's key is the largest of its bucket, and usually of all:
  * try LMDB's append first, which skips the tree search. */
 static int put_object(struct store_txn *t, const unsigned char *key,
                       const bson_t *doc, struct err *e)
 {
-    int rc = store_put(t, STORE_DB_OBJECTS, key, OBJECT_KEY_LEN,
-                       bson_get_data(doc), doc->len, MDB_APPEND, e);
-    if (rc != ERR_CONFLICT)
-        return rc;
-    return store_put(t, STORE_DB_OBJECTS, key, OBJECT_KEY_LEN,
-                     bson_get_data(doc), doc->len, 0, e);
+    int rc = write_object(t, key, doc, MDB_APPEND, e);
+    return rc != ERR_CONFLICT ? rc : write_object(t, key, doc, 0, e);
+}
+
+/* The document of a stored value, after its checksum is verified. */
+static int stored_document(uint32_t num, uint64_t seq, const void *data,
+                           size_t len, size_t *doc_len, struct err *e)
+{
+    uint32_t crc;
+
+    if (len < 5 + CRC_LEN)
+        return err_set(e, ERR_CORRUPT,
+                       "object %llu of bucket %u is damaged (too short)",
+                       (unsigned long long)seq, num);
+    memcpy(&crc, (const unsigned char *)data + len - CRC_LEN, CRC_LEN);
+    if (crc32c(data, len - CRC_LEN) != crc)
+        return err_set(e, ERR_CORRUPT,
+                       "object %llu of bucket %u is damaged (checksum "
+                       "mismatch); restore the data folder from a backup",
+                       (unsigned long long)seq, num);
+    *doc_len = len - CRC_LEN;
+    return 0;
 }
 
 int objects_insert(struct store_txn *t, struct objects_bucket *b,
@@ -347,8 +382,7 @@ int objects_replace(struct store_txn *t, struct objects_bucket *b,
     if (rc == 0)
         rc = unique_claim(t, b, doc, seq, e);
     if (rc == 0)
-        rc = store_put(t, STORE_DB_OBJECTS, key, sizeof(key),
-                       bson_get_data(doc), doc->len, 0, e);
+        rc = write_object(t, key, doc, 0, e);
     if (rc == 0)
         rc = note(t, b->num, seq, STORE_CHANGE_PUT, e);
     if (rc != 0)
@@ -412,11 +446,15 @@ int objects_get(struct store_txn *t, uint32_t num, uint64_t seq,
     unsigned char key[OBJECT_KEY_LEN];
     MDB_val v;
 
+    size_t len;
+
     object_key(key, num, seq);
     int rc = store_get(t, STORE_DB_OBJECTS, key, sizeof(key), &v, e);
+    if (rc == 0)
+        rc = stored_document(num, seq, v.mv_data, v.mv_size, &len, e);
     if (rc != 0)
         return rc;
-    if (!bson_init_static(doc, v.mv_data, v.mv_size))
+    if (!bson_init_static(doc, v.mv_data, len))
         return err_set(e, ERR_CORRUPT, "object %u/%llu does not parse", num,
                        (unsigned long long)seq);
     return 0;
@@ -460,8 +498,8 @@ int objects_scan_next(struct objects_scan *s, uint64_t *seq,
     }
     *seq = store_get_be64((const unsigned char *)k.mv_data + 4);
     *data = v.mv_data;
-    *len = v.mv_size;
-    return 0;
+    return stored_document(store_get_be32(s->prefix), *seq, v.mv_data,
+                           v.mv_size, len, e);
 }
 
 void objects_scan_close(struct objects_scan *s)

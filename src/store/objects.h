@@ -3,6 +3,9 @@
  * the unique-key index and the bucket's running totals, kept in step.
  *
  * An object is a BSON document that holds at least "object_id" (string).
+ * It is stored followed by the CRC-32C of its bytes: every read checks it
+ * and answers ERR_CORRUPT, naming the object, rather than return damaged
+ * data.
  * Its key is (bucket number, insertion sequence), so a bucket scan yields
  * objects in insertion order; a replaced object keeps its sequence.
  *
@@ -81,7 +84,8 @@ struct objects_scan {
 int objects_scan_open(struct store_txn *t, uint32_t num, uint64_t from_seq,
                       struct objects_scan *s, struct err *e);
 /* 0 with the next object, ERR_NOT_FOUND at the end, or an error. The
- * document bytes live as long as the transaction. */
+ * document bytes live as long as the transaction. ERR_CORRUPT for an
+ * object whose checksum fails (*seq is set): the scan may go on. */
 int objects_scan_next(struct objects_scan *s, uint64_t *seq,
                       const uint8_t **data, size_t *len, struct err *e);
 void objects_scan_close(struct objects_scan *s);

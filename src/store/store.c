@@ -11,12 +11,14 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "base/log.h"
 #include "store/changes.h"
 
-#define STORE_FORMAT 1
+/* 2: objects carry a CRC-32C after their BSON bytes. */
+#define STORE_FORMAT 2
 #define SECRET_BYTES 32
 
 /* TUNING: a group of this many writes shares one commit (one fsync). Big
@@ -64,6 +66,28 @@ struct store {
     _Atomic uint64_t commits, writes;
 };
 
+/* LMDB reports a write cut short by a full disk as EIO: tell the two
+ * apart by the space left. */
+static bool disk_nearly_full(const char *dir)
+{
+    struct statvfs st;
+
+    /* TUNING: less than 1 MiB left cannot hold a commit of any size. */
+    return dir != NULL && statvfs(dir, &st) == 0 &&
+           (uint64_t)st.f_bavail * st.f_frsize < (1u << 20);
+}
+
+static int store_fail_in(const char *dir, int rc, const char *what,
+                         struct err *e)
+{
+    if ((rc == EIO || rc == ENOSPC) && (rc == ENOSPC || disk_nearly_full(dir)))
+        return err_set(e, ERR_FULL,
+                       "%s: the disk is full; free space on the data "
+                       "folder's file system",
+                       what);
+    return store_fail(rc, what, e);
+}
+
 int store_fail(int rc, const char *what, struct err *e)
 {
     switch (rc) {
@@ -74,8 +98,6 @@ int store_fail(int rc, const char *what, struct err *e)
                        "%s: the store is full (limit max_store_size); "
                        "restart with a larger --max-store-size",
                        what);
-    case ENOSPC:
-        return err_set(e, ERR_FULL, "%s: the disk is full", what);
     case MDB_TXN_FULL:
         return err_set(e, ERR_LIMIT,
                        "%s: too many changes for one transaction", what);
@@ -437,6 +459,21 @@ int store_put(struct store_txn *t, enum store_db db, const void *key,
     return rc != 0 ? store_fail(rc, db_names[db], e) : 0;
 }
 
+int store_put_reserve(struct store_txn *t, enum store_db db, const void *key,
+                      size_t klen, size_t vlen, unsigned flags, void **out,
+                      struct err *e)
+{
+    MDB_val k = {klen, (void *)key}, v = {vlen, NULL};
+    int rc = mdb_put(t->txn, t->store->dbi[db], &k, &v, flags | MDB_RESERVE);
+
+    if (rc == MDB_KEYEXIST)
+        return ERR_CONFLICT;
+    if (rc != 0)
+        return store_fail(rc, db_names[db], e);
+    *out = v.mv_data;
+    return 0;
+}
+
 int store_del(struct store_txn *t, enum store_db db, const void *key,
               size_t klen, struct err *e)
 {
@@ -514,7 +551,8 @@ int store_nested(struct store_txn *t, store_write_fn fn, void *ctx,
     if (rc == 0) {
         int mrc = mdb_txn_commit(child);
         if (mrc != 0)
-            rc = store_fail(mrc, "committing a nested write", e);
+            rc = store_fail_in(t->store->dir, mrc, "committing a nested write",
+                               e);
     } else {
         mdb_txn_abort(child);
     }
@@ -557,7 +595,7 @@ static void run_group(struct store *s, struct write_req *batch)
         LOG_ERROR("commit failed", "error=\"%s\"", mdb_strerror(rc));
         for (struct write_req *r = batch; r != NULL; r = r->next)
             if (r->rc == 0)
-                r->rc = store_fail(rc, "committing a write", r->e);
+                r->rc = store_fail_in(s->dir, rc, "committing a write", r->e);
         goto out;
     }
     atomic_fetch_add(&s->commits, 1);

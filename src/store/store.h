@@ -152,6 +152,11 @@ int store_get(struct store_txn *t, enum store_db db, const void *key,
 int store_put(struct store_txn *t, enum store_db db, const void *key,
               size_t klen, const void *val, size_t vlen, unsigned flags,
               struct err *e);
+/* Like store_put, but reserves vlen bytes and hands back where to write
+ * them (valid until the next write in the transaction). */
+int store_put_reserve(struct store_txn *t, enum store_db db, const void *key,
+                      size_t klen, size_t vlen, unsigned flags, void **out,
+                      struct err *e);
 int store_del(struct store_txn *t, enum store_db db, const void *key,
               size_t klen, struct err *e);
 

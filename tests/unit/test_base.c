@@ -194,3 +194,18 @@ TEST(log_quote_escapes_hostile_input)
     log_quote(small, sizeof(small), "abcdefghijklmnop", 16);
     CHECK(strstr(small, "...") != NULL);
 }
+
+#include "base/crc32c.h"
+
+TEST(crc32c_known_values)
+{
+    /* The check value of CRC-32C over "123456789". */
+    CHECK_INT(crc32c("123456789", 9), 0xe3069283u);
+    CHECK_INT(crc32c("", 0), 0);
+    char big[1000];
+    for (int i = 0; i < 1000; i++)
+        big[i] = (char)(i * 7);
+    uint32_t whole = crc32c(big, sizeof(big));
+    big[500] ^= 1;
+    CHECK(crc32c(big, sizeof(big)) != whole);
+}

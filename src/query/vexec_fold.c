@@ -1,0 +1,569 @@
+/*
+ * vexec_fold.c - the column path's metrics: each unit of a batch folded
+ * into its group, and the threads' groups merged at the end.
+ *
+ * Three ways in, cheapest first:
+ *
+ *   lanes     counts, sums and averages, min and max of integers or
+ *             dates: dense arrays per metric indexed by group id (struct
+ *             vlane), folded into the accumulators when the scan ends;
+ *   codesets  count_distinct and add_to_set over strings: the distinct
+ *             dictionary codes per group, made values at the very end;
+ *   the rest  the shared accumulators (agg_acc_add), as the row path.
+ *
+ * A min or max lane holds one kind of cell per group. The first cell of
+ * another kind spills the group's lane value into its accumulator, and
+ * from then on that group's values go there, in row order: the answer is
+ * the one agg_acc_add() would give for the same rows.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "query/vexec_internal.h"
+
+/* --- lanes ------------------------------------------------------------- */
+
+static enum lane_kind lane_kind_of(const struct vmetric *vm)
+{
+    switch (vm->m->fn) {
+    case AGG_COUNT:
+        return vm->col.index < 0 ? LANE_COUNT_ROWS : LANE_COUNT_FIELD;
+    case AGG_SUM:
+    case AGG_AVG:
+        return LANE_SUM;
+    case AGG_MIN:
+        return LANE_MIN;
+    case AGG_MAX:
+        return LANE_MAX;
+    default:
+        return LANE_NONE;
+    }
+}
+
+static int grow_array(void **array, size_t elem, uint64_t old_cap,
+                      uint64_t cap)
+{
+    uint8_t *p = realloc(*array, cap * elem);
+
+    if (p == NULL)
+        return ERR_NOMEM;
+    memset(p + old_cap * elem, 0, (cap - old_cap) * elem);
+    *array = p;
+    return 0;
+}
+
+static int grow_lane(struct vlane *l, uint64_t old_cap, uint64_t cap)
+{
+    int rc = 0;
+
+    switch (l->kind) {
+    case LANE_COUNT_ROWS:
+    case LANE_COUNT_FIELD:
+        return grow_array((void **)&l->n, sizeof(*l->n), old_cap, cap);
+    case LANE_SUM:
+        rc = grow_array((void **)&l->n, sizeof(*l->n), old_cap, cap);
+        if (rc == 0)
+            rc = grow_array((void **)&l->isum, sizeof(*l->isum), old_cap,
+                            cap);
+        if (rc == 0)
+            rc = grow_array((void **)&l->fixed, sizeof(*l->fixed), old_cap,
+                            cap);
+        break;
+    case LANE_MIN:
+    case LANE_MAX:
+        rc = grow_array((void **)&l->best, sizeof(*l->best), old_cap, cap);
+        break;
+    default:
+        return 0;
+    }
+    if (rc == 0)
+        rc = grow_array((void **)&l->state, sizeof(*l->state), old_cap, cap);
+    return rc;
+}
+
+/* Room in every lane for the thread's groups so far. */
+static int lanes_fit(struct vthread *th)
+{
+    uint64_t need = th->ngroups + 1;
+
+    if (need <= th->lane_cap)
+        return 0;
+    uint64_t cap = th->lane_cap ? th->lane_cap : 256;
+    while (cap < need)
+        cap *= 2;
+    for (int m = 0; m < th->p->req->nmetrics; m++)
+        if (grow_lane(&th->lanes[m], th->lane_cap, cap) != 0)
+            return err_set(&th->e, ERR_NOMEM, "out of memory aggregating");
+    th->lane_cap = cap;
+    return 0;
+}
+
+static void count_rows(struct vthread *th, struct vlane *l, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        l->n[th->gid[i]]++;
+}
+
+static void count_field(struct vthread *th, struct vlane *l,
+                        const struct cc_column *c, const uint32_t *units,
+                        uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t tag = cell_tag(c, units[i]);
+        l->n[th->gid[i]] += tag != CC_MISSING && tag != CC_NULL;
+    }
+}
+
+/* An integer term; on overflow the lane's total moves to the group's
+ * accumulator, which adds without limit. */
+static inline void sum_int(struct vthread *th, int mi, struct vlane *l,
+                           uint32_t g, int64_t x)
+{
+    int64_t total;
+
+    if (__builtin_add_overflow(l->isum[g], x, &total)) {
+        exact_sum_add_int(&th->groups[g].accs[mi].sum, l->isum[g]);
+        total = x;
+    }
+    l->isum[g] = total;
+    l->n[g]++;
+}
+
+/* A double term: in fixed point when it fits (sum.h), else in the
+ * accumulator. */
+static inline void sum_double(struct vthread *th, int mi, struct vlane *l,
+                              uint32_t g, double x)
+{
+    __int128 f, total;
+
+    if (exact_sum_to_fixed(x, &f) &&
+        !__builtin_add_overflow(l->fixed[g], f, &total)) {
+        l->fixed[g] = total;
+        l->state[g] = 1;
+    } else {
+        exact_sum_add_double(&th->groups[g].accs[mi].sum, x);
+    }
+    l->n[g]++;
+}
+
+static void sum_values(struct vthread *th, int mi, struct vlane *l,
+                       const struct cc_column *c, const uint32_t *units,
+                       uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t tag = cell_tag(c, units[i]);
+        if (tag == CC_INT)
+            sum_int(th, mi, l, th->gid[i], cell_val(c, units[i]).i);
+        else if (tag == CC_DOUBLE)
+            sum_double(th, mi, l, th->gid[i], cell_val(c, units[i]).d);
+    }
+}
+
+/* The group leaves its lane: what the lane holds goes to the accumulator,
+ * which has seen nothing before. */
+static void spill_extreme(struct vlane *l, struct agg_acc *a, uint32_t g)
+{
+    if (l->state[g] == CC_INT || l->state[g] == CC_DATE) {
+        a->has = true;
+        if (l->state[g] == CC_INT) {
+            a->v.value_type = BSON_TYPE_INT64;
+            a->v.value.v_int64 = l->best[g];
+        } else {
+            a->v.value_type = BSON_TYPE_DATE_TIME;
+            a->v.value.v_datetime = l->best[g];
+        }
+    }
+    l->state[g] = LANE_SPILLED;
+}
+
+/* min and max of two dates or two numbers, without the general order:
+ * true when handled. */
+static bool fast_extreme(struct agg_acc *a, const bson_value_t *v, bool min)
+{
+    int c;
+
+    if (!a->has)
+        return false;
+    bson_type_t x = v->value_type, y = a->v.value_type;
+    if (x == BSON_TYPE_DATE_TIME && y == BSON_TYPE_DATE_TIME)
+        c = (v->value.v_datetime > a->v.value.v_datetime) -
+            (v->value.v_datetime < a->v.value.v_datetime);
+    else if (x == BSON_TYPE_INT64 && y == BSON_TYPE_INT64)
+        c = (v->value.v_int64 > a->v.value.v_int64) -
+            (v->value.v_int64 < a->v.value.v_int64);
+    else if (value_is_number(x) && value_is_number(y))
+        c = value_compare(v, &a->v);
+    else
+        return false;
+    if (min ? c < 0 : c > 0)
+        a->v = *v;
+    return true;
+}
+
+/* One value for a spilled group (or a kind of cell the lane does not
+ * hold). */
+static int extreme_by_acc(struct vthread *th, int mi, struct agg_acc *a,
+                          const struct cc_column *c, uint32_t unit)
+{
+    const struct agg_metric *m = th->p->metrics[mi].m;
+    bson_value_t v;
+    bool found = vexec_cell_value(c, unit, &v);
+
+    if (found && fast_extreme(a, &v, m->fn == AGG_MIN))
+        return 0;
+    return agg_acc_add(&th->c, m, a, &v, found, false);
+}
+
+static int extremes(struct vthread *th, int mi, struct vlane *l,
+                    const struct cc_column *c, const uint32_t *units,
+                    uint32_t n)
+{
+    bool min = l->kind == LANE_MIN;
+
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t g = th->gid[i];
+        uint8_t tag = cell_tag(c, units[i]), held = l->state[g];
+        if (tag == CC_MISSING || tag == CC_NULL)
+            continue;
+        if ((tag == CC_INT || tag == CC_DATE) && (held == 0 || held == tag)) {
+            int64_t x = cell_val(c, units[i]).i;
+            if (held == 0 || (min ? x < l->best[g] : x > l->best[g])) {
+                l->best[g] = x;
+                l->state[g] = tag;
+            }
+            continue;
+        }
+        struct agg_acc *a = &th->groups[g].accs[mi];
+        if (held != LANE_SPILLED)
+            spill_extreme(l, a, g);
+        int rc = extreme_by_acc(th, mi, a, c, units[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void flush_lane(struct vlane *l, struct agg_acc *a, uint32_t g)
+{
+    switch (l->kind) {
+    case LANE_COUNT_ROWS:
+    case LANE_COUNT_FIELD:
+        a->n += (int64_t)l->n[g];
+        break;
+    case LANE_SUM: {
+        struct exact_sum part = {.ints = l->isum[g], .fixed = l->fixed[g],
+                                 .has_double = l->state[g] != 0};
+        a->n += (int64_t)l->n[g];
+        exact_sum_merge(&a->sum, &part);
+        break;
+    }
+    case LANE_MIN:
+    case LANE_MAX:
+        if (l->state[g] != LANE_SPILLED)
+            spill_extreme(l, a, g);
+        break;
+    default:
+        break;
+    }
+}
+
+void vexec_fold_flush(struct vthread *th)
+{
+    for (int m = 0; m < th->p->req->nmetrics; m++) {
+        struct vlane *l = &th->lanes[m];
+        if (l->kind == LANE_NONE)
+            continue;
+        for (uint64_t g = 1; g <= th->ngroups; g++)
+            flush_lane(l, &th->groups[g].accs[m], (uint32_t)g);
+    }
+}
+
+/* --- code sets --------------------------------------------------------- */
+
+static int codeset_grow(struct codeset *cs)
+{
+    uint32_t nslots = cs->nslots ? cs->nslots * 2 : 16;
+    uint32_t *slots = calloc(nslots, sizeof(*slots));
+
+    if (slots == NULL)
+        return ERR_NOMEM;
+    for (uint32_t i = 0; i < cs->nslots; i++) {
+        if (cs->slots[i] == 0)
+            continue;
+        uint32_t at = (cs->slots[i] * 2654435761u) & (nslots - 1);
+        while (slots[at] != 0)
+            at = (at + 1) & (nslots - 1);
+        slots[at] = cs->slots[i];
+    }
+    free(cs->slots);
+    cs->slots = slots;
+    cs->nslots = nslots;
+    return 0;
+}
+
+static int codeset_insert(struct codeset *cs, uint32_t code, bool *added)
+{
+    *added = false;
+    if ((cs->n + 1) * 2 > cs->nslots) {
+        int rc = codeset_grow(cs);
+        if (rc != 0)
+            return rc;
+    }
+    uint32_t key = code + 1;
+    uint32_t at = (key * 2654435761u) & (cs->nslots - 1);
+    for (; cs->slots[at] != 0; at = (at + 1) & (cs->nslots - 1))
+        if (cs->slots[at] == key)
+            return 0;
+    cs->slots[at] = key;
+    cs->n++;
+    *added = true;
+    return 0;
+}
+
+/* A string new to its set is charged to the memory budget as the row path
+ * charges it (agg_valset): its value and its slot. */
+static int charge_code(struct vthread *th, int m, uint32_t code)
+{
+    const struct cc_column *col =
+        &th->p->view.cols[th->p->metrics[m].col.index];
+    bson_value_t v = {.value_type = BSON_TYPE_UTF8};
+
+    v.value.v_utf8.str =
+        (char *)cc_dict_string(col->dict, code, &v.value.v_utf8.len);
+    return agg_charge(&th->c, value_size(&v) + sizeof(uint64_t) +
+                                  2 * sizeof(uint32_t));
+}
+
+static int codeset_add(struct vthread *th, uint32_t g, int m, uint32_t code)
+{
+    uint64_t at_set = (uint64_t)g * (uint64_t)th->p->req->nmetrics +
+                      (uint64_t)m;
+
+    while (at_set >= th->codes_cap) {
+        uint64_t cap = th->codes_cap ? th->codes_cap * 2 : 1024;
+        struct codeset **p = realloc(th->codes, cap * sizeof(*p));
+        if (p == NULL)
+            return ERR_NOMEM;
+        memset(p + th->codes_cap, 0, (cap - th->codes_cap) * sizeof(*p));
+        th->codes = p;
+        th->codes_cap = cap;
+    }
+    struct codeset *cs = th->codes[at_set];
+    if (cs == NULL && (cs = th->codes[at_set] = calloc(1, sizeof(*cs))) == NULL)
+        return ERR_NOMEM;
+    bool added;
+    int rc = codeset_insert(cs, code, &added);
+    return rc == 0 && added ? charge_code(th, m, code) : rc;
+}
+
+/* --- a batch ----------------------------------------------------------- */
+
+/* Everything the lanes and code sets leave to the accumulators. */
+static int fold_by_acc(struct vthread *th, int mi, const struct cc_column *c,
+                       const uint32_t *units, uint32_t n)
+{
+    const struct agg_metric *m = th->p->metrics[mi].m;
+    bool sets = m->fn == AGG_COUNT_DISTINCT || m->fn == AGG_ADD_TO_SET;
+
+    for (uint32_t i = 0; i < n; i++) {
+        int rc;
+        if (sets && cell_tag(c, units[i]) == CC_STRING) {
+            rc = codeset_add(th, th->gid[i], mi,
+                             (uint32_t)cell_val(c, units[i]).code);
+        } else {
+            bson_value_t v;
+            bool found = vexec_cell_value(c, units[i], &v);
+            rc = agg_acc_add(&th->c, m, &th->groups[th->gid[i]].accs[mi], &v,
+                             found, false);
+        }
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int fold_metric(struct vthread *th, int mi, uint32_t n)
+{
+    const struct vmetric *vm = &th->p->metrics[mi];
+    const struct cc_column *c =
+        vm->col.index >= 0 ? &th->p->view.cols[vm->col.index] : NULL;
+    const uint32_t *units = vm->col.element ? th->unit_elem : th->unit_row;
+    struct vlane *l = &th->lanes[mi];
+
+    switch (l->kind) {
+    case LANE_COUNT_ROWS:
+        count_rows(th, l, n);
+        return 0;
+    case LANE_COUNT_FIELD:
+        count_field(th, l, c, units, n);
+        return 0;
+    case LANE_SUM:
+        sum_values(th, mi, l, c, units, n);
+        return 0;
+    case LANE_MIN:
+    case LANE_MAX:
+        return extremes(th, mi, l, c, units, n);
+    default:
+        return fold_by_acc(th, mi, c, units, n);
+    }
+}
+
+int vexec_fold_batch(struct vthread *th, uint32_t n)
+{
+    int rc = lanes_fit(th);
+
+    for (int m = 0; rc == 0 && m < th->p->req->nmetrics; m++)
+        rc = fold_metric(th, m, n);
+    return rc;
+}
+
+/* --- set-up and tear-down ---------------------------------------------- */
+
+int vexec_fold_init(struct vthread *th)
+{
+    int nmetrics = th->p->req->nmetrics;
+
+    th->lanes = calloc((size_t)nmetrics + 1, sizeof(*th->lanes));
+    if (th->lanes == NULL)
+        return ERR_NOMEM;
+    for (int m = 0; m < nmetrics; m++)
+        th->lanes[m].kind = lane_kind_of(&th->p->metrics[m]);
+    return 0;
+}
+
+void vexec_fold_release(struct vthread *th)
+{
+    int nmetrics = th->p ? th->p->req->nmetrics : 0;
+
+    for (uint64_t g = 1; th->groups && g <= th->ngroups; g++)
+        for (int m = 0; m < nmetrics; m++) {
+            agg_valset_free(th->groups[g].accs[m].set);
+            agg_vallist_free(th->groups[g].accs[m].list);
+        }
+    for (int m = 0; th->lanes && m < nmetrics; m++) {
+        free(th->lanes[m].n);
+        free(th->lanes[m].isum);
+        free(th->lanes[m].fixed);
+        free(th->lanes[m].best);
+        free(th->lanes[m].state);
+    }
+    free(th->lanes);
+    for (uint64_t i = 0; i < th->codes_cap; i++) {
+        if (th->codes[i] != NULL)
+            free(th->codes[i]->slots);
+        free(th->codes[i]);
+    }
+    free(th->codes);
+}
+
+/* --- the merge --------------------------------------------------------- */
+
+/* The code sets of every thread, united per group of the table. */
+struct final_codes {
+    struct codeset **sets;   /* by table group index and metric */
+    uint64_t cap;
+};
+
+static int unite_codes(struct vthread *th, struct final_codes *fc,
+                       uint64_t g, const struct agg_group *into)
+{
+    int nm = th->p->req->nmetrics;
+
+    for (int m = 0; m < nm; m++) {
+        uint64_t from_at = g * (uint64_t)nm + (uint64_t)m;
+        uint64_t to_at = (uint64_t)into->index * (uint64_t)nm + (uint64_t)m;
+        if (from_at >= th->codes_cap || th->codes[from_at] == NULL)
+            continue;
+        while (to_at >= fc->cap) {
+            uint64_t cap = fc->cap ? fc->cap * 2 : 1024;
+            struct codeset **p = realloc(fc->sets, cap * sizeof(*p));
+            if (p == NULL)
+                return ERR_NOMEM;
+            memset(p + fc->cap, 0, (cap - fc->cap) * sizeof(*p));
+            fc->sets = p;
+            fc->cap = cap;
+        }
+        struct codeset *src = th->codes[from_at];
+        if (fc->sets[to_at] == NULL) {
+            fc->sets[to_at] = src; /* taken over */
+            th->codes[from_at] = NULL;
+            continue;
+        }
+        for (uint32_t i = 0; i < src->nslots; i++) {
+            if (src->slots[i] == 0)
+                continue;
+            bool added;
+            int rc = codeset_insert(fc->sets[to_at], src->slots[i] - 1,
+                                    &added);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+/* Each united code set becomes part of its accumulator: a count for
+ * count_distinct, values for add_to_set. */
+static int apply_codes(struct vthread *th, struct final_codes *fc,
+                       struct agg_table *table, struct agg_ctx *c)
+{
+    struct agg_group **groups;
+    size_t n;
+    int nm = th->p->req->nmetrics;
+
+    agg_table_groups(table, &groups, &n);
+    for (uint64_t at = 0; at < fc->cap; at++) {
+        struct codeset *cs = fc->sets[at];
+        if (cs == NULL)
+            continue;
+        struct agg_group *g = groups[at / (uint64_t)nm];
+        int m = (int)(at % (uint64_t)nm);
+        const struct vmetric *vm = &th->p->metrics[m];
+        if (vm->m->fn == AGG_COUNT_DISTINCT) {
+            g->accs[m].n += cs->n;
+            continue;
+        }
+        const struct cc_column *col = &th->p->view.cols[vm->col.index];
+        for (uint32_t i = 0; i < cs->nslots; i++) {
+            if (cs->slots[i] == 0)
+                continue;
+            bson_value_t v = {.value_type = BSON_TYPE_UTF8};
+            v.value.v_utf8.str = (char *)cc_dict_string(
+                col->dict, cs->slots[i] - 1, &v.value.v_utf8.len);
+            int rc = agg_acc_add(c, vm->m, &g->accs[m], &v, true, false);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+static void final_codes_release(struct final_codes *fc)
+{
+    for (uint64_t i = 0; i < fc->cap; i++) {
+        if (fc->sets[i] != NULL)
+            free(fc->sets[i]->slots);
+        free(fc->sets[i]);
+    }
+    free(fc->sets);
+}
+
+int vexec_fold_merge(struct vthread *th, int nthreads,
+                     struct agg_table *table, struct agg_ctx *c)
+{
+    struct final_codes fc = {0};
+    int rc = 0;
+
+    for (int t = 0; t < nthreads && rc == 0; t++)
+        for (uint64_t g = 1; g <= th[t].ngroups && rc == 0; g++) {
+            struct agg_group *into;
+            rc = stage_accumulate_fold(table, th[t].groups[g].keys,
+                                       th[t].groups[g].accs, &into);
+            if (rc == 0)
+                rc = unite_codes(&th[t], &fc, g, into);
+        }
+    if (rc == 0)
+        rc = apply_codes(&th[0], &fc, table, c);
+    final_codes_release(&fc);
+    return rc;
+}
