@@ -9,6 +9,7 @@ tests may be shared. TALLY_ABUSE_IDLE sets the idle connections of the
 idle test (2000 here; `make load` runs 10000).
 """
 import os
+import re
 import resource
 import socket
 import subprocess
@@ -283,12 +284,14 @@ def test_body_over_max_body_bytes_chunked(srv, client):
 
 def test_deeply_nested_json_names_the_limit(client):
     deep = b'{"metadata": ' + b"[" * 1000 + b"]" * 1000 + b"}"
-    check_error(client.post("/v1/buckets/small/objects", data=deep), 400,
-                "max_json_depth")
+    body = check_error(client.post("/v1/buckets/small/objects", data=deep),
+                       400, "depth")
+    assert re.search(r"max.json.depth", body["error"]["message"])
     agg = (b'{"filters": ' + b'{"a": ' * 100 + b"1" + b"}" * 100 +
            b', "aggregations": [{"function": "count", "alias": "n"}]}')
     body = check_error(client.post("/v1/buckets/small/objects/aggregate",
-                                   data=agg), 400, "max_json_depth")
+                                   data=agg), 400, "depth")
+    assert re.search(r"max.json.depth", body["error"]["message"])
     assert "64" in body["error"]["message"]
 
 
