@@ -73,8 +73,10 @@ if [ ! -s "$ndjson" ]; then
         fail "cannot generate the objects"
 fi
 
+# A base made by a tally whose store format differs is made again.
 base=$LOAD_DATA/base-${OBJECTS}-$SEED
-if [ ! -f "$base/imported" ]; then
+if [ ! -f "$base/imported" ] ||
+    ! "$bin" key list --data "$base" > /dev/null 2>&1; then
     echo "== importing into $base"
     rm -rf "$base" && mkdir -m 700 "$base" || fail "cannot create $base"
     "$bin" import --data "$base" --namespace load --bucket main "$ndjson" \
