@@ -92,7 +92,7 @@ asan:
 
 bench:
 	@scripts/deps.sh bench
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all >&2
 	@bench/run.sh
 
 # tests/load/run.sh: 64 connections for 10 minutes over 1M objects; then

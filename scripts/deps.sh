@@ -12,8 +12,8 @@ case "${1:-run}" in
 run)   want="$build" ;;
 test)  want="$build clang libclang-rt-14-dev python3 python3-pytest \
 python3-requests python3-jsonschema lmdb-utils curl wrk" node=1 ;;
-bench) want="$build python3 python3-requests postgresql-15 \
-clickhouse-server clickhouse-client" node=1 ;;
+bench) want="$build python3 python3-psycopg2 postgresql-15 \
+postgresql-client-15 clickhouse-server clickhouse-client" node=1 ;;
 fuzz)  want="$build clang libclang-rt-14-dev" ;;
 *) echo "usage: $0 run|test|bench|fuzz" >&2; exit 2 ;;
 esac

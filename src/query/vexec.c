@@ -449,8 +449,6 @@ static void thread_main(void *ctx, size_t index)
     }
     if (th->rc != 0 && th->e.code == ERR_OK)
         err_set(&th->e, th->rc, "out of memory aggregating");
-    if (th->rc == 0)
-        vexec_fold_flush(th);
 }
 
 /* --- set-up, merge, tear-down ------------------------------------------ */
@@ -565,6 +563,7 @@ int agg_execute_columns(struct agg_plan *plan, const struct vexec_env *env,
         return ERR_UNAVAILABLE;
     }
     vexec_prepare_keys(&p);
+    vexec_prepare_metrics(&p);
     if (env->workers != NULL && p.view.nrows >= PARALLEL_MIN_ROWS)
         nthreads = (int)workq_threads(env->workers) + 1;
     if (nthreads > MAX_THREADS)

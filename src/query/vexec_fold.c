@@ -4,9 +4,9 @@
  *
  * Three ways in, cheapest first:
  *
- *   lanes     counts, sums and averages, min and max of integers or
+ *   lanes     counts, sums and averages, min and max of numbers or
  *             dates: dense arrays per metric indexed by group id (struct
- *             vlane), folded into the accumulators when the scan ends;
+ *             vlane), folded into the table by the merge;
  *   codesets  count_distinct and add_to_set over strings: the distinct
  *             dictionary codes per group, made values at the very end;
  *   the rest  the shared accumulators (agg_acc_add), as the row path.
@@ -98,6 +98,21 @@ static int lanes_fit(struct vthread *th)
     return 0;
 }
 
+/* The accumulator of group g's metric mi, made on first need: a group
+ * whose metrics all stay in lanes never has any. NULL: out of memory. */
+static struct agg_acc *acc_of(struct vthread *th, uint32_t g, int mi)
+{
+    struct vgroup *grp = &th->groups[g];
+
+    if (grp->accs == NULL) {
+        size_t n = (size_t)th->p->req->nmetrics + 1;
+        grp->accs = arena_zalloc(&th->arena, n * sizeof(*grp->accs));
+        if (grp->accs == NULL)
+            return NULL;
+    }
+    return &grp->accs[mi];
+}
+
 static void count_rows(struct vthread *th, struct vlane *l, uint32_t n)
 {
     for (uint32_t i = 0; i < n; i++)
@@ -116,64 +131,117 @@ static void count_field(struct vthread *th, struct vlane *l,
 
 /* An integer term; on overflow the lane's total moves to the group's
  * accumulator, which adds without limit. */
-static inline void sum_int(struct vthread *th, int mi, struct vlane *l,
-                           uint32_t g, int64_t x)
+static inline int sum_int(struct vthread *th, int mi, struct vlane *l,
+                          uint32_t g, int64_t x)
 {
     int64_t total;
 
-    if (__builtin_add_overflow(l->isum[g], x, &total)) {
-        exact_sum_add_int(&th->groups[g].accs[mi].sum, l->isum[g]);
-        total = x;
-    }
-    l->isum[g] = total;
     l->n[g]++;
+    if (!__builtin_add_overflow(l->isum[g], x, &total)) {
+        l->isum[g] = total;
+        return 0;
+    }
+    struct agg_acc *a = acc_of(th, g, mi);
+    if (a == NULL)
+        return ERR_NOMEM;
+    exact_sum_add_int(&a->sum, l->isum[g]);
+    l->isum[g] = x;
+    return 0;
 }
 
 /* A double term: in fixed point when it fits (sum.h), else in the
  * accumulator. */
-static inline void sum_double(struct vthread *th, int mi, struct vlane *l,
-                              uint32_t g, double x)
+static inline int sum_double(struct vthread *th, int mi, struct vlane *l,
+                             uint32_t g, double x)
 {
     __int128 f, total;
 
+    l->n[g]++;
     if (exact_sum_to_fixed(x, &f) &&
         !__builtin_add_overflow(l->fixed[g], f, &total)) {
         l->fixed[g] = total;
         l->state[g] = 1;
-    } else {
-        exact_sum_add_double(&th->groups[g].accs[mi].sum, x);
+        return 0;
     }
-    l->n[g]++;
+    struct agg_acc *a = acc_of(th, g, mi);
+    if (a == NULL)
+        return ERR_NOMEM;
+    exact_sum_add_double(&a->sum, x);
+    return 0;
 }
 
-static void sum_values(struct vthread *th, int mi, struct vlane *l,
-                       const struct cc_column *c, const uint32_t *units,
-                       uint32_t n)
+static int sum_values(struct vthread *th, int mi, struct vlane *l,
+                      const struct cc_column *c, const uint32_t *units,
+                      uint32_t n)
 {
-    for (uint32_t i = 0; i < n; i++) {
+    int rc = 0;
+
+    for (uint32_t i = 0; i < n && rc == 0; i++) {
         uint8_t tag = cell_tag(c, units[i]);
         if (tag == CC_INT)
-            sum_int(th, mi, l, th->gid[i], cell_val(c, units[i]).i);
+            rc = sum_int(th, mi, l, th->gid[i], cell_val(c, units[i]).i);
         else if (tag == CC_DOUBLE)
-            sum_double(th, mi, l, th->gid[i], cell_val(c, units[i]).d);
+            rc = sum_double(th, mi, l, th->gid[i], cell_val(c, units[i]).d);
     }
+    return rc;
 }
 
 /* The group leaves its lane: what the lane holds goes to the accumulator,
  * which has seen nothing before. */
 static void spill_extreme(struct vlane *l, struct agg_acc *a, uint32_t g)
 {
-    if (l->state[g] == CC_INT || l->state[g] == CC_DATE) {
+    switch (l->state[g]) {
+    case CC_INT:
+        a->v.value_type = BSON_TYPE_INT64;
+        a->v.value.v_int64 = l->best[g].i;
         a->has = true;
-        if (l->state[g] == CC_INT) {
-            a->v.value_type = BSON_TYPE_INT64;
-            a->v.value.v_int64 = l->best[g];
-        } else {
-            a->v.value_type = BSON_TYPE_DATE_TIME;
-            a->v.value.v_datetime = l->best[g];
-        }
+        break;
+    case CC_DOUBLE:
+        a->v.value_type = BSON_TYPE_DOUBLE;
+        a->v.value.v_double = l->best[g].d;
+        a->has = true;
+        break;
+    case CC_DATE:
+        a->v.value_type = BSON_TYPE_DATE_TIME;
+        a->v.value.v_datetime = l->best[g].i;
+        a->has = true;
+        break;
+    default:
+        break;
     }
     l->state[g] = LANE_SPILLED;
+}
+
+/* A cell the lane can hold against the one it holds: true when handled.
+ * NaN is left to the general order. */
+static inline bool lane_extreme(struct vlane *l, bool min, uint32_t g,
+                                uint8_t tag, union cc_value x)
+{
+    uint8_t held = l->state[g];
+    bool better;
+
+    if (held != 0 && held != tag)
+        return false;
+    switch (tag) {
+    case CC_INT:
+    case CC_DATE:
+        better = held == 0 ||
+                 (min ? x.i < l->best[g].i : x.i > l->best[g].i);
+        break;
+    case CC_DOUBLE:
+        if (x.d != x.d)
+            return false;
+        better = held == 0 ||
+                 (min ? x.d < l->best[g].d : x.d > l->best[g].d);
+        break;
+    default:
+        return false;
+    }
+    if (better) {
+        l->best[g] = x;
+        l->state[g] = tag;
+    }
+    return true;
 }
 
 /* min and max of two dates or two numbers, without the general order:
@@ -222,19 +290,14 @@ static int extremes(struct vthread *th, int mi, struct vlane *l,
 
     for (uint32_t i = 0; i < n; i++) {
         uint32_t g = th->gid[i];
-        uint8_t tag = cell_tag(c, units[i]), held = l->state[g];
-        if (tag == CC_MISSING || tag == CC_NULL)
+        uint8_t tag = cell_tag(c, units[i]);
+        if (tag == CC_MISSING || tag == CC_NULL ||
+            lane_extreme(l, min, g, tag, cell_val(c, units[i])))
             continue;
-        if ((tag == CC_INT || tag == CC_DATE) && (held == 0 || held == tag)) {
-            int64_t x = cell_val(c, units[i]).i;
-            if (held == 0 || (min ? x < l->best[g] : x > l->best[g])) {
-                l->best[g] = x;
-                l->state[g] = tag;
-            }
-            continue;
-        }
-        struct agg_acc *a = &th->groups[g].accs[mi];
-        if (held != LANE_SPILLED)
+        struct agg_acc *a = acc_of(th, g, mi);
+        if (a == NULL)
+            return ERR_NOMEM;
+        if (l->state[g] != LANE_SPILLED)
             spill_extreme(l, a, g);
         int rc = extreme_by_acc(th, mi, a, c, units[i]);
         if (rc != 0)
@@ -267,17 +330,6 @@ static void flush_lane(struct vlane *l, struct agg_acc *a, uint32_t g)
     }
 }
 
-void vexec_fold_flush(struct vthread *th)
-{
-    for (int m = 0; m < th->p->req->nmetrics; m++) {
-        struct vlane *l = &th->lanes[m];
-        if (l->kind == LANE_NONE)
-            continue;
-        for (uint64_t g = 1; g <= th->ngroups; g++)
-            flush_lane(l, &th->groups[g].accs[m], (uint32_t)g);
-    }
-}
-
 /* --- code sets --------------------------------------------------------- */
 
 static int codeset_grow(struct codeset *cs)
@@ -301,13 +353,47 @@ static int codeset_grow(struct codeset *cs)
     return 0;
 }
 
-static int codeset_insert(struct codeset *cs, uint32_t code, bool *added)
+static int codeset_to_bitmap(struct codeset *cs, uint32_t nwords)
+{
+    uint32_t *words = calloc(nwords, sizeof(*words));
+
+    if (words == NULL)
+        return ERR_NOMEM;
+    for (uint32_t i = 0; i < cs->nslots; i++) {
+        uint32_t code = cs->slots[i] - 1;
+        if (cs->slots[i] != 0)
+            words[code >> 5] |= 1u << (code & 31);
+    }
+    free(cs->slots);
+    cs->slots = words;
+    cs->nslots = nwords;
+    cs->bitmap = true;
+    return 0;
+}
+
+/* Adds code (below universe, the dictionary's size); *added says whether
+ * it is new. A set becomes a bitmap of the dictionary once the bitmap
+ * would take less room than the hash table. */
+static int codeset_insert(struct codeset *cs, uint32_t code,
+                          uint64_t universe, bool *added)
 {
     *added = false;
-    if ((cs->n + 1) * 2 > cs->nslots) {
-        int rc = codeset_grow(cs);
+    if (!cs->bitmap && (cs->n + 1) * 2 > cs->nslots) {
+        uint64_t nwords = (universe + 31) / 32;
+        uint64_t grown = cs->nslots ? (uint64_t)cs->nslots * 2 : 16;
+        int rc = nwords <= grown ? codeset_to_bitmap(cs, (uint32_t)nwords)
+                                 : codeset_grow(cs);
         if (rc != 0)
             return rc;
+    }
+    if (cs->bitmap) {
+        uint32_t *word = &cs->slots[code >> 5], bit = 1u << (code & 31);
+        if (*word & bit)
+            return 0;
+        *word |= bit;
+        cs->n++;
+        *added = true;
+        return 0;
     }
     uint32_t key = code + 1;
     uint32_t at = (key * 2654435761u) & (cs->nslots - 1);
@@ -320,9 +406,35 @@ static int codeset_insert(struct codeset *cs, uint32_t code, bool *added)
     return 0;
 }
 
+/* The set's codes one by one: *pos starts at 0; false after the last. */
+static bool codeset_next(const struct codeset *cs, uint64_t *pos,
+                         uint32_t *code)
+{
+    if (!cs->bitmap) {
+        for (; *pos < cs->nslots; (*pos)++)
+            if (cs->slots[*pos] != 0) {
+                *code = cs->slots[(*pos)++] - 1;
+                return true;
+            }
+        return false;
+    }
+    while (*pos < (uint64_t)cs->nslots * 32) {
+        uint32_t rest = cs->slots[*pos >> 5] >> (*pos & 31);
+        if (rest == 0) {
+            *pos = (*pos | 31) + 1;
+            continue;
+        }
+        *pos += (uint64_t)__builtin_ctz(rest);
+        *code = (uint32_t)(*pos)++;
+        return true;
+    }
+    return false;
+}
+
 /* A string new to its set is charged to the memory budget as the row path
- * charges it (agg_valset): its value and its slot. */
-static int charge_code(struct vthread *th, int m, uint32_t code)
+ * charges it (agg_valset): its value and its slot. The charge is paid per
+ * batch (vexec_fold_batch), not per string. */
+static void charge_code(struct vthread *th, int m, uint32_t code)
 {
     const struct cc_column *col =
         &th->p->view.cols[th->p->metrics[m].col.index];
@@ -330,8 +442,8 @@ static int charge_code(struct vthread *th, int m, uint32_t code)
 
     v.value.v_utf8.str =
         (char *)cc_dict_string(col->dict, code, &v.value.v_utf8.len);
-    return agg_charge(&th->c, value_size(&v) + sizeof(uint64_t) +
-                                  2 * sizeof(uint32_t));
+    th->pending_charge +=
+        value_size(&v) + sizeof(uint64_t) + 2 * sizeof(uint32_t);
 }
 
 static int codeset_add(struct vthread *th, uint32_t g, int m, uint32_t code)
@@ -352,8 +464,10 @@ static int codeset_add(struct vthread *th, uint32_t g, int m, uint32_t code)
     if (cs == NULL && (cs = th->codes[at_set] = calloc(1, sizeof(*cs))) == NULL)
         return ERR_NOMEM;
     bool added;
-    int rc = codeset_insert(cs, code, &added);
-    return rc == 0 && added ? charge_code(th, m, code) : rc;
+    int rc = codeset_insert(cs, code, th->p->metrics[m].dict_size, &added);
+    if (rc == 0 && added)
+        charge_code(th, m, code);
+    return rc;
 }
 
 /* --- a batch ----------------------------------------------------------- */
@@ -373,8 +487,9 @@ static int fold_by_acc(struct vthread *th, int mi, const struct cc_column *c,
         } else {
             bson_value_t v;
             bool found = vexec_cell_value(c, units[i], &v);
-            rc = agg_acc_add(&th->c, m, &th->groups[th->gid[i]].accs[mi], &v,
-                             found, false);
+            struct agg_acc *a = acc_of(th, th->gid[i], mi);
+            rc = a == NULL ? ERR_NOMEM
+                           : agg_acc_add(&th->c, m, a, &v, found, false);
         }
         if (rc != 0)
             return rc;
@@ -398,8 +513,7 @@ static int fold_metric(struct vthread *th, int mi, uint32_t n)
         count_field(th, l, c, units, n);
         return 0;
     case LANE_SUM:
-        sum_values(th, mi, l, c, units, n);
-        return 0;
+        return sum_values(th, mi, l, c, units, n);
     case LANE_MIN:
     case LANE_MAX:
         return extremes(th, mi, l, c, units, n);
@@ -414,10 +528,24 @@ int vexec_fold_batch(struct vthread *th, uint32_t n)
 
     for (int m = 0; rc == 0 && m < th->p->req->nmetrics; m++)
         rc = fold_metric(th, m, n);
+    if (rc == 0 && th->pending_charge > 0) {
+        rc = agg_charge(&th->c, th->pending_charge);
+        th->pending_charge = 0;
+    }
     return rc;
 }
 
 /* --- set-up and tear-down ---------------------------------------------- */
+
+void vexec_prepare_metrics(struct vplan *p)
+{
+    for (int m = 0; m < p->req->nmetrics; m++) {
+        struct vmetric *vm = &p->metrics[m];
+        vm->dict_size = vm->col.index >= 0
+                            ? cc_dict_size(p->view.cols[vm->col.index].dict)
+                            : 0;
+    }
+}
 
 int vexec_fold_init(struct vthread *th)
 {
@@ -436,7 +564,7 @@ void vexec_fold_release(struct vthread *th)
     int nmetrics = th->p ? th->p->req->nmetrics : 0;
 
     for (uint64_t g = 1; th->groups && g <= th->ngroups; g++)
-        for (int m = 0; m < nmetrics; m++) {
+        for (int m = 0; th->groups[g].accs && m < nmetrics; m++) {
             agg_valset_free(th->groups[g].accs[m].set);
             agg_vallist_free(th->groups[g].accs[m].list);
         }
@@ -489,12 +617,11 @@ static int unite_codes(struct vthread *th, struct final_codes *fc,
             th->codes[from_at] = NULL;
             continue;
         }
-        for (uint32_t i = 0; i < src->nslots; i++) {
-            if (src->slots[i] == 0)
-                continue;
+        uint64_t pos = 0, universe = th->p->metrics[m].dict_size;
+        uint32_t code;
+        while (codeset_next(src, &pos, &code)) {
             bool added;
-            int rc = codeset_insert(fc->sets[to_at], src->slots[i] - 1,
-                                    &added);
+            int rc = codeset_insert(fc->sets[to_at], code, universe, &added);
             if (rc != 0)
                 return rc;
         }
@@ -524,12 +651,12 @@ static int apply_codes(struct vthread *th, struct final_codes *fc,
             continue;
         }
         const struct cc_column *col = &th->p->view.cols[vm->col.index];
-        for (uint32_t i = 0; i < cs->nslots; i++) {
-            if (cs->slots[i] == 0)
-                continue;
+        uint64_t pos = 0;
+        uint32_t code;
+        while (codeset_next(cs, &pos, &code)) {
             bson_value_t v = {.value_type = BSON_TYPE_UTF8};
-            v.value.v_utf8.str = (char *)cc_dict_string(
-                col->dict, cs->slots[i] - 1, &v.value.v_utf8.len);
+            v.value.v_utf8.str = (char *)cc_dict_string(col->dict, code,
+                                                        &v.value.v_utf8.len);
             int rc = agg_acc_add(c, vm->m, &g->accs[m], &v, true, false);
             if (rc != 0)
                 return rc;
@@ -548,20 +675,40 @@ static void final_codes_release(struct final_codes *fc)
     free(fc->sets);
 }
 
+/* Group g's accumulators with its lanes folded in, in out (a shallow
+ * copy: sets and lists stay the thread's). */
+static void compose(struct vthread *th, uint64_t g, struct agg_acc *out)
+{
+    int nmetrics = th->p->req->nmetrics;
+    const struct agg_acc *accs = th->groups[g].accs;
+
+    for (int m = 0; m < nmetrics; m++) {
+        if (accs != NULL)
+            out[m] = accs[m];
+        else
+            memset(&out[m], 0, sizeof(out[m]));
+        flush_lane(&th->lanes[m], &out[m], (uint32_t)g);
+    }
+}
+
 int vexec_fold_merge(struct vthread *th, int nthreads,
                      struct agg_table *table, struct agg_ctx *c)
 {
     struct final_codes fc = {0};
-    int rc = 0;
+    struct agg_acc *accs = calloc((size_t)th->p->req->nmetrics + 1,
+                                  sizeof(*accs));
+    int rc = accs == NULL ? ERR_NOMEM : 0;
 
     for (int t = 0; t < nthreads && rc == 0; t++)
         for (uint64_t g = 1; g <= th[t].ngroups && rc == 0; g++) {
             struct agg_group *into;
-            rc = stage_accumulate_fold(table, th[t].groups[g].keys,
-                                       th[t].groups[g].accs, &into);
+            compose(&th[t], g, accs);
+            rc = stage_accumulate_fold(table, th[t].groups[g].keys, accs,
+                                       &into);
             if (rc == 0)
                 rc = unite_codes(&th[t], &fc, g, into);
         }
+    free(accs);
     if (rc == 0)
         rc = apply_codes(&th[0], &fc, table, c);
     final_codes_release(&fc);

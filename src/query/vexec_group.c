@@ -139,9 +139,8 @@ static uint32_t new_group(struct vthread *th, const bson_value_t *keys)
     struct vgroup *g = &th->groups[++th->ngroups];
     g->keys = arena_alloc(&th->arena, (size_t)(req->nkeys + 1) *
                                           sizeof(*g->keys));
-    g->accs = arena_zalloc(&th->arena, (size_t)(req->nmetrics + 1) *
-                                           sizeof(*g->accs));
-    if (g->keys == NULL || g->accs == NULL)
+    g->accs = NULL; /* vexec_fold.c makes them when a metric needs them */
+    if (g->keys == NULL)
         return 0;
     memcpy(g->keys, keys, (size_t)req->nkeys * sizeof(*keys));
     return (uint32_t)th->ngroups;
@@ -325,6 +324,27 @@ static void string_indexes(struct vthread *th, int ki, const uint32_t *units,
     }
 }
 
+static int64_t ms_of_day(int64_t ms)
+{
+    int64_t r = ms % MS_PER_DAY;
+    return r < 0 ? r + MS_PER_DAY : r;
+}
+
+/* A part finer than the day (hour, minute, second) of a date. */
+static inline uint32_t time_part(enum clock_unit unit, int64_t ms)
+{
+    int64_t r = ms_of_day(ms);
+
+    switch (unit) {
+    case CLOCK_HOUR:
+        return (uint32_t)(r / 3600000);
+    case CLOCK_MINUTE:
+        return (uint32_t)(r / 60000 % 60);
+    default:
+        return (uint32_t)(r / 1000 % 60);
+    }
+}
+
 static void date_part_indexes(struct vthread *th, int ki,
                               const uint32_t *units, uint32_t n,
                               uint32_t *out)
@@ -332,13 +352,17 @@ static void date_part_indexes(struct vthread *th, int ki,
     const struct vkey *k = &th->p->keys[ki];
     const struct cc_column *c = &th->p->view.cols[k->col.index];
     struct day_memo *memo = &th->memo[ki];
+    enum clock_unit unit = k->k->unit;
+    bool by_day = day_level(k->k);
 
     for (uint32_t i = 0; i < n; i++) {
-        if (cell_tag(c, units[i]) == CC_DATE)
-            out[i] = 2 + (uint32_t)date_key(memo, k->k,
-                                            cell_val(c, units[i]).i);
-        else
+        if (cell_tag(c, units[i]) != CC_DATE) {
             out[i] = general_index(th, ki, units[i]);
+            continue;
+        }
+        int64_t ms = cell_val(c, units[i]).i;
+        out[i] = 2 + (by_day ? (uint32_t)date_key(memo, k->k, ms)
+                             : time_part(unit, ms));
     }
 }
 
@@ -480,9 +504,26 @@ static uint32_t group_of_unit(struct vthread *th, uint32_t i)
     return *slot;
 }
 
+/* The group of unit i when its tuple is in the dense table and has a
+ * group already, else 0. */
+static inline uint32_t known_direct(const struct vthread *th, uint32_t i)
+{
+    const struct vkey *keys = th->p->keys;
+    uint64_t at = 0;
+
+    for (int k = 0; k < th->p->req->nkeys; k++) {
+        uint64_t idx = th->key_index[k][i];
+        if (idx >= keys[k].bound)
+            return 0;
+        at += idx * th->stride[k];
+    }
+    return th->direct[at];
+}
+
 int vexec_assign_groups(struct vthread *th, uint32_t n)
 {
     const struct agg_request *req = th->p->req;
+    bool dense = th->direct != NULL && !th->direct_grows;
 
     for (int k = 0; k < req->nkeys; k++) {
         key_indexes(th, k, n);
@@ -491,9 +532,10 @@ int vexec_assign_groups(struct vthread *th, uint32_t n)
                 return err_set(&th->e, ERR_NOMEM, "out of memory");
     }
     for (uint32_t i = 0; i < n; i++) {
-        th->gid[i] = group_of_unit(th, i);
-        if (th->gid[i] == 0)
+        uint32_t g = dense ? known_direct(th, i) : 0;
+        if (g == 0 && (g = group_of_unit(th, i)) == 0)
             return th->e.code ? (int)th->e.code : ERR_NOMEM;
+        th->gid[i] = g;
     }
     return 0;
 }

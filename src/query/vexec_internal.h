@@ -53,6 +53,7 @@ struct vkey {
 struct vmetric {
     const struct agg_metric *m;
     struct vcol col;         /* index -1: count without a field */
+    uint64_t dict_size;      /* codes of the column are below it */
 };
 
 struct vnode;
@@ -100,8 +101,11 @@ struct atom_map {
     uint64_t nslots, n;
 };
 
-/* Date parts that depend on the day only, remembered per day. */
-#define DAY_MEMO 512
+/* Date parts that depend on the day only, remembered per day.
+ * TUNING: 4096 days (eleven years) without two days sharing a slot; 512
+ * left Q4 of the bench (two years of days) computing a third of its
+ * parts again. */
+#define DAY_MEMO 4096
 struct day_memo {
     int64_t day[DAY_MEMO];
     int64_t value[DAY_MEMO];
@@ -109,7 +113,9 @@ struct day_memo {
 };
 
 /* Per day-level date key: the key index of each day near the first one
- * met, so that a day costs one load once it has been seen. */
+ * met, so that a day costs one load once it has been seen.
+ * TUNING: 65536 days (179 years either side of the first date met) in
+ * 256 KiB per key and thread; a day outside takes the atom map. */
 #define DAY_TABLE_SPAN (1 << 16)
 struct day_table {
     int64_t base;            /* the day of slot 0 */
@@ -118,16 +124,18 @@ struct day_table {
 
 /* The distinct dictionary codes a group met, for count_distinct and
  * add_to_set over strings: cheaper than hashing the strings, turned into
- * values once at the end. */
+ * values once at the end. A hash table while small, a bitmap of the
+ * dictionary once that is smaller. */
 struct codeset {
-    uint32_t *slots;         /* code + 1; 0 is empty */
+    uint32_t *slots;         /* code + 1, 0 empty; or bitmap words */
     uint32_t n, nslots;
+    bool bitmap;
 };
 
 /* Dense per-group state of one metric for the common cases (counts, sums
- * and averages, min and max of integers or dates): a few arrays indexed
+ * and averages, min and max of numbers or dates): a few arrays indexed
  * by group id, where an accumulator would take a cache line of its own.
- * Folded into the accumulators when the thread's scan ends. */
+ * Folded into the table's accumulators by the merge. */
 enum lane_kind {
     LANE_NONE,
     LANE_COUNT_ROWS,
@@ -142,7 +150,7 @@ struct vlane {
     uint64_t *n;             /* counts; values summed */
     int64_t *isum;           /* integer terms, until they would overflow */
     __int128 *fixed;         /* double terms as fixed point (sum.h) */
-    int64_t *best;           /* min, max: an integer or a date */
+    union cc_value *best;    /* min, max: an integer, double or date */
     uint8_t *state;          /* sum: a double was added; min, max: the
                                 held cell tag, 0 or LANE_SPILLED */
 };
@@ -151,7 +159,7 @@ struct vlane {
 
 struct vgroup {
     bson_value_t *keys;
-    struct agg_acc *accs;
+    struct agg_acc *accs;    /* NULL until a metric needs one */
 };
 
 struct vthread {
@@ -185,6 +193,7 @@ struct vthread {
     uint64_t lane_cap;
     struct codeset **codes;  /* per group and metric: distinct strings */
     uint64_t codes_cap;
+    uint64_t pending_charge; /* bytes of new codes, charged per batch */
 };
 
 /* vexec_group.c */
@@ -195,12 +204,12 @@ void vexec_groups_release(struct vthread *th);
 int vexec_assign_groups(struct vthread *th, uint32_t n);
 
 /* vexec_fold.c */
+void vexec_prepare_metrics(struct vplan *p);
 int vexec_fold_init(struct vthread *th);
 void vexec_fold_release(struct vthread *th);
 int vexec_fold_batch(struct vthread *th, uint32_t n);
-/* The lanes into the accumulators, once the thread's scan is over. */
-void vexec_fold_flush(struct vthread *th);
-/* Every thread's groups, in thread (row) order, into the table. */
+/* Every thread's groups, lanes folded in, in thread (row) order, into the
+ * table. */
 int vexec_fold_merge(struct vthread *th, int nthreads,
                      struct agg_table *table, struct agg_ctx *c);
 

@@ -62,11 +62,16 @@ struct chunkvec {
     uint32_t n, cap;
 };
 
+#define MAX_DEPTH 16
+
 struct colspec {
     char *unwind;            /* NULL: a row column */
     char *path;
     int unwind_index;        /* into version->unw, or -1 */
     struct cc_dict *dict;
+    const char *comp[MAX_DEPTH]; /* the path's components (in path) */
+    uint32_t comp_len[MAX_DEPTH];
+    int ncomps;              /* 0: too deep, walked alone (cell_at) */
 };
 
 struct colver {
@@ -422,11 +427,24 @@ struct filler {
     const bool *fill;        /* per spec: fill this column */
 };
 
+static int put_cell(struct filler *f, int k, uint32_t r, uint8_t tag,
+                    union cc_value val)
+{
+    struct colver *col = &f->v->cols[k];
+    struct cc_cells *c = chunk_at(f->cc, &col->cells, r >> CC_CHUNK_SHIFT,
+                                  CHUNK_CELLS);
+
+    if (c == NULL)
+        return ERR_NOMEM;
+    set_cell(c, r & (CC_CHUNK - 1), tag, val, &col->other);
+    return 0;
+}
+
+/* A column whose path is too deep to walk with the others. */
 static int fill_row_column(struct filler *f, int k, uint32_t r,
                            const uint8_t *doc, size_t len)
 {
     struct colspec *spec = &f->b->specs[k];
-    struct colver *col = &f->v->cols[k];
     bson_iter_t root;
     uint8_t tag = CC_MISSING;
     union cc_value val = {0};
@@ -436,12 +454,96 @@ static int fill_row_column(struct filler *f, int k, uint32_t r,
         if (rc != 0)
             return rc;
     }
-    struct cc_cells *c = chunk_at(f->cc, &col->cells, r >> CC_CHUNK_SHIFT,
-                                  CHUNK_CELLS);
-    if (c == NULL)
-        return ERR_NOMEM;
-    set_cell(c, r & (CC_CHUNK - 1), tag, val, &col->other);
-    return 0;
+    return put_cell(f, k, r, tag, val);
+}
+
+static int put_missing(struct filler *f, uint32_t r, const int *ks, int n)
+{
+    union cc_value none = {0};
+    int rc = 0;
+
+    for (int j = 0; rc == 0 && j < n; j++)
+        rc = put_cell(f, ks[j], r, CC_MISSING, none);
+    return rc;
+}
+
+/* The cell of column k from the member its path ends on (or stops at). */
+static int put_member(struct filler *f, int k, uint32_t r,
+                      const bson_iter_t *member, bool last)
+{
+    union cc_value val = {0};
+    uint8_t tag;
+
+    if (last) {
+        int rc = cell_of(f->b->specs[k].dict, member, &tag, &val);
+        if (rc != 0)
+            return rc;
+    } else {
+        /* The path goes on through a scalar (missing) or an array (a value
+         * that is no single cell). */
+        tag = BSON_ITER_HOLDS_ARRAY(member) ? CC_OTHER : CC_MISSING;
+    }
+    return put_cell(f, k, r, tag, val);
+}
+
+/* Fills the columns ks[0..n) of row r from the members of one document,
+ * where their paths are at component depth: one pass over the members
+ * for all of them, descending once into each sub-document that some path
+ * goes through. The first member of a name counts, as in walk_path(). */
+static int walk_members(struct filler *f, uint32_t r, bson_iter_t *members,
+                        const int *ks, int n, int depth)
+{
+    bool done[MAX_COLS] = {false};
+    int pending = n, rc = 0;
+
+    while (rc == 0 && pending > 0 && bson_iter_next(members)) {
+        const char *key = bson_iter_key(members);
+        uint32_t klen = bson_iter_key_len(members);
+        int below[MAX_COLS], nbelow = 0;
+
+        for (int j = 0; rc == 0 && j < n; j++) {
+            const struct colspec *spec = &f->b->specs[ks[j]];
+            if (done[j] || spec->comp_len[depth] != klen ||
+                memcmp(spec->comp[depth], key, klen) != 0)
+                continue;
+            done[j] = true;
+            pending--;
+            if (depth + 1 < spec->ncomps && BSON_ITER_HOLDS_DOCUMENT(members))
+                below[nbelow++] = ks[j];
+            else
+                rc = put_member(f, ks[j], r, members,
+                                depth + 1 == spec->ncomps);
+        }
+        bson_iter_t child;
+        if (rc == 0 && nbelow > 0)
+            rc = bson_iter_recurse(members, &child)
+                     ? walk_members(f, r, &child, below, nbelow, depth + 1)
+                     : put_missing(f, r, below, nbelow);
+    }
+    for (int j = 0; rc == 0 && j < n; j++)
+        if (!done[j])
+            rc = put_missing(f, r, &ks[j], 1);
+    return rc;
+}
+
+/* Fills the row columns ks[0..n) of row r from doc (NULL: a dead row). */
+static int fill_row_columns(struct filler *f, uint32_t r, const uint8_t *doc,
+                            size_t len, const int *ks, int n)
+{
+    int walked[MAX_COLS], nwalked = 0, rc = 0;
+    bson_iter_t root;
+
+    for (int j = 0; rc == 0 && j < n; j++) {
+        if (f->b->specs[ks[j]].ncomps > 0)
+            walked[nwalked++] = ks[j];
+        else
+            rc = fill_row_column(f, ks[j], r, doc, len);
+    }
+    if (rc != 0 || nwalked == 0)
+        return rc;
+    if (doc == NULL || !bson_iter_init_from_data(&root, doc, len))
+        return put_missing(f, r, walked, nwalked);
+    return walk_members(f, r, &root, walked, nwalked, 0);
 }
 
 /* The unwound array of a document: its iterator, or none (0 elements). */
@@ -574,11 +676,14 @@ static int fill_row(struct filler *f, uint32_t r, const uint8_t *doc,
                     size_t len)
 {
     int rc = set_live(f->cc, f->v, r, doc != NULL);
+    int ks[MAX_COLS], n = 0;
 
-    for (int k = 0; rc == 0 && k < f->b->nspecs; k++)
+    for (int k = 0; k < f->b->nspecs; k++)
         if (f->b->specs[k].unwind_index < 0 &&
             (f->v->cols[k].built || f->fill[k]))
-            rc = fill_row_column(f, k, r, doc, len);
+            ks[n++] = k;
+    if (rc == 0 && n > 0)
+        rc = fill_row_columns(f, r, doc, len, ks, n);
     for (int u = 0; rc == 0 && u < f->b->nunwind; u++)
         if (f->v->unw[u].built)
             rc = refill_unwind(f, u, r, doc, len);
@@ -637,7 +742,11 @@ static int build_columns(struct filler *f, struct store_txn *t,
     const uint8_t *doc;
     size_t len;
     uint32_t r = 0;
+    int fill[MAX_COLS], nfill = 0;
 
+    for (int k = 0; k < f->b->nspecs; k++)
+        if (f->fill[k] && f->b->specs[k].unwind_index < 0)
+            fill[nfill++] = k;
     int rc = objects_scan_open(t, f->b->num, 0, &sc, e);
     while (rc == 0 &&
            (rc = objects_scan_next(&sc, &seq, &doc, &len, e)) == 0) {
@@ -647,9 +756,8 @@ static int build_columns(struct filler *f, struct store_txn *t,
             rc = err_set(e, ERR_INTERNAL, "column cache out of step");
             break;
         }
-        for (int k = 0; rc == 0 && k < f->b->nspecs; k++)
-            if (f->fill[k] && f->b->specs[k].unwind_index < 0)
-                rc = fill_row_column(f, k, r, doc, len);
+        if (nfill > 0)
+            rc = fill_row_columns(f, r, doc, len, fill, nfill);
         for (int u = 0; rc == 0 && u < f->b->nunwind; u++) {
             struct unwindver *uv = &f->v->unw[u];
             if (!unwind_filled(f, u))
@@ -828,6 +936,23 @@ static int unwind_index(struct cc_bucket *b, const char *path)
     return b->nunwind++;
 }
 
+static void split_path(struct colspec *s)
+{
+    const char *p = s->path;
+
+    s->ncomps = 0;
+    while (s->ncomps < MAX_DEPTH) {
+        const char *dot = strchr(p, '.');
+        size_t len = dot ? (size_t)(dot - p) : strlen(p);
+        s->comp[s->ncomps] = p;
+        s->comp_len[s->ncomps++] = (uint32_t)len;
+        if (dot == NULL)
+            return;
+        p = dot + 1;
+    }
+    s->ncomps = 0;
+}
+
 /* The spec of a need, registered when new: its index, or -1. */
 static int spec_for(struct cc_bucket *b, const struct cc_need *need)
 {
@@ -845,6 +970,8 @@ static int spec_for(struct cc_bucket *b, const struct cc_need *need)
     struct colspec *s = &b->specs[b->nspecs];
     s->unwind_index = need->unwind ? unwind_index(b, need->unwind) : -1;
     s->path = strdup(need->path);
+    if (s->path != NULL)
+        split_path(s);
     s->unwind = need->unwind ? strdup(need->unwind) : NULL;
     s->dict = ccdict_new();
     if (s->path == NULL || s->dict == NULL ||

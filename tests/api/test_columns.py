@@ -148,6 +148,8 @@ THREADED_QUERIES = [
                       {"function": "max", "field": "metadata.m", "alias": "hi"},
                       {"function": "min", "field": "created_at", "alias": "first"},
                       {"function": "max", "field": "metadata.i", "alias": "top"},
+                      {"function": "max", "field": "metadata.d", "alias": "dtop"},
+                      {"function": "min", "field": "metadata.d", "alias": "dlow"},
                       {"function": "count_distinct", "field": "metadata.s",
                        "alias": "ds"},
                       {"function": "add_to_set", "field": "metadata.g",

@@ -69,6 +69,33 @@ def test_import_streams_a_large_body(bucket):
     assert c.get("/v1/buckets/" + bid).json()["object_count"] == n
 
 
+def test_rejections_across_batches_are_exact_and_in_line_order(bucket):
+    """Lines are written in batches of 10000 (two in flight at a time): a
+    duplicate id two batches apart, and bad lines in every batch, are each
+    reported once, in line order, and every other line is kept."""
+    c, bid = bucket
+    n = 25000
+    bad = {7, 9999, 10000, 10001, 19999, 24999}
+    lines = []
+    for i in range(1, n + 1):
+        if i in bad:
+            lines.append("{not json")
+        elif i in (3, 23000):
+            lines.append(json.dumps({"object_id": "obj_twice", "metadata": {"i": i}}))
+        else:
+            lines.append(json.dumps({"metadata": {"i": i}}))
+    r = imp(c, bid, "\n".join(lines) + "\n")
+    assert r.status_code == 200, r.text
+    res = r.json()
+    want = sorted(bad | {23000})
+    assert [x["line"] for x in res["rejections"]] == want
+    assert "already exists" in res["rejections"][-2]["error"]
+    assert (res["imported"], res["rejected"]) == (n - len(want), len(want))
+    assert c.get("/v1/buckets/" + bid).json()["object_count"] == n - len(want)
+    kept = c.get("/v1/buckets/%s/objects/obj_twice" % bid).json()
+    assert kept["metadata"]["i"] == 3
+
+
 def test_import_into_unknown_bucket_is_404(bucket):
     c, _ = bucket
     check_error(imp(c, "missing", b"{}\n"), 404)

@@ -1,0 +1,16 @@
+build-fp/obj/api/context.o: src/api/context.c src/api/internal.h \
+ src/api/api.h src/http/http.h src/base/buf.h src/base/err.h \
+ src/query/limits.h src/store/store.h src/json/json.h src/store/catalog.h \
+ src/base/ids.h src/base/clock.h src/base/log.h
+src/api/internal.h:
+src/api/api.h:
+src/http/http.h:
+src/base/buf.h:
+src/base/err.h:
+src/query/limits.h:
+src/store/store.h:
+src/json/json.h:
+src/store/catalog.h:
+src/base/ids.h:
+src/base/clock.h:
+src/base/log.h:

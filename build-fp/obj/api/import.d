@@ -1,0 +1,16 @@
+build-fp/obj/api/import.o: src/api/import.c src/api/internal.h \
+ src/api/api.h src/http/http.h src/base/buf.h src/base/err.h \
+ src/query/limits.h src/store/store.h src/json/json.h src/store/catalog.h \
+ src/base/ids.h src/base/clock.h src/store/importer.h
+src/api/internal.h:
+src/api/api.h:
+src/http/http.h:
+src/base/buf.h:
+src/base/err.h:
+src/query/limits.h:
+src/store/store.h:
+src/json/json.h:
+src/store/catalog.h:
+src/base/ids.h:
+src/base/clock.h:
+src/store/importer.h:

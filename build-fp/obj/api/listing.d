@@ -1,0 +1,19 @@
+build-fp/obj/api/listing.o: src/api/listing.c src/api/listing.h \
+ src/api/internal.h src/api/api.h src/http/http.h src/base/buf.h \
+ src/base/err.h src/query/limits.h src/store/store.h src/json/json.h \
+ src/store/catalog.h src/base/ids.h src/api/paging.h src/query/value.h \
+ src/base/arena.h
+src/api/listing.h:
+src/api/internal.h:
+src/api/api.h:
+src/http/http.h:
+src/base/buf.h:
+src/base/err.h:
+src/query/limits.h:
+src/store/store.h:
+src/json/json.h:
+src/store/catalog.h:
+src/base/ids.h:
+src/api/paging.h:
+src/query/value.h:
+src/base/arena.h:

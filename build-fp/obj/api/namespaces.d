@@ -1,0 +1,18 @@
+build-fp/obj/api/namespaces.o: src/api/namespaces.c src/api/internal.h \
+ src/api/api.h src/http/http.h src/base/buf.h src/base/err.h \
+ src/query/limits.h src/store/store.h src/json/json.h src/store/catalog.h \
+ src/base/ids.h src/store/janitor.h src/api/listing.h \
+ src/store/document.h
+src/api/internal.h:
+src/api/api.h:
+src/http/http.h:
+src/base/buf.h:
+src/base/err.h:
+src/query/limits.h:
+src/store/store.h:
+src/json/json.h:
+src/store/catalog.h:
+src/base/ids.h:
+src/store/janitor.h:
+src/api/listing.h:
+src/store/document.h:

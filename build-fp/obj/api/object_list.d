@@ -1,0 +1,20 @@
+build-fp/obj/api/object_list.o: src/api/object_list.c src/api/internal.h \
+ src/api/api.h src/http/http.h src/base/buf.h src/base/err.h \
+ src/query/limits.h src/store/store.h src/json/json.h src/store/catalog.h \
+ src/base/ids.h src/api/paging.h src/query/filter.h src/base/arena.h \
+ src/query/value.h src/store/objects.h
+src/api/internal.h:
+src/api/api.h:
+src/http/http.h:
+src/base/buf.h:
+src/base/err.h:
+src/query/limits.h:
+src/store/store.h:
+src/json/json.h:
+src/store/catalog.h:
+src/base/ids.h:
+src/api/paging.h:
+src/query/filter.h:
+src/base/arena.h:
+src/query/value.h:
+src/store/objects.h:
