@@ -27,6 +27,8 @@ static const char usage[] =
     "  --listen HOST:PORT         address (127.0.0.1:8080)\n"
     "  --io-threads N             HTTP I/O threads (2)\n"
     "  --workers N                request handler threads (4)\n"
+    "  --agg-workers N            threads that run aggregations, apart from\n"
+    "                             the workers (2; 0: on the workers)\n"
     "  --max-queue N              requests waiting for a worker (1024)\n"
     "  --max-connections N        open connections (20000)\n"
     "  --idle-timeout SECONDS     close idle connections (60)\n"
@@ -64,6 +66,7 @@ static void defaults(struct serve_opts *o)
     o->data = "./data";
     o->http = (struct http_config){
         .listen = "127.0.0.1:8080", .io_threads = 2, .workers = 4,
+        .heavy_workers = 2,
         .max_queue = 1024, .max_connections = 20000, .idle_timeout_s = 60,
         .max_body_bytes = 64u << 20, .max_header_bytes = 64u << 10};
     o->api.limits = (struct api_limits){
@@ -90,7 +93,7 @@ enum {
     OPT_DATA = 256, OPT_LISTEN, OPT_IO, OPT_WORKERS, OPT_QUEUE, OPT_CONNS,
     OPT_IDLE, OPT_BODY, OPT_HEADER, OPT_OBJECT, OPT_BATCH, OPT_IMPORT,
     OPT_REJECTS, OPT_DEPTH, OPT_STORE, OPT_GROUPS, OPT_MEMORY, OPT_RESPONSE,
-    OPT_TIME, OPT_LOG, OPT_ACCESS, OPT_CACHE, OPT_THREADS
+    OPT_TIME, OPT_LOG, OPT_ACCESS, OPT_CACHE, OPT_THREADS, OPT_AGG_WORKERS
 };
 
 static const struct option options[] = {
@@ -98,6 +101,7 @@ static const struct option options[] = {
     {"listen", required_argument, 0, OPT_LISTEN},
     {"io-threads", required_argument, 0, OPT_IO},
     {"workers", required_argument, 0, OPT_WORKERS},
+    {"agg-workers", required_argument, 0, OPT_AGG_WORKERS},
     {"max-queue", required_argument, 0, OPT_QUEUE},
     {"max-connections", required_argument, 0, OPT_CONNS},
     {"idle-timeout", required_argument, 0, OPT_IDLE},
@@ -132,6 +136,7 @@ static bool numeric_option(struct serve_opts *o, int opt, const char *arg)
     switch (opt) {
     case OPT_IO: o->http.io_threads = (unsigned)v; return v > 0;
     case OPT_WORKERS: o->http.workers = (unsigned)v; return v > 0;
+    case OPT_AGG_WORKERS: o->http.heavy_workers = (unsigned)v; return true;
     case OPT_QUEUE: o->http.max_queue = (unsigned)v; return true;
     case OPT_CONNS: o->http.max_connections = (unsigned)v; return v > 0;
     case OPT_IDLE: o->http.idle_timeout_s = (unsigned)v; return true;
