@@ -43,7 +43,8 @@ static int compare_groups(const void *pa, const void *pb, void *arg)
 void stage_sort(const struct agg_request *req, struct agg_group **groups,
                 size_t n)
 {
-    qsort_r(groups, n, sizeof(*groups), compare_groups, (void *)req);
+    if (n > 1) /* no groups: groups may be NULL, which qsort_r() refuses */
+        qsort_r(groups, n, sizeof(*groups), compare_groups, (void *)req);
 }
 
 size_t stage_limit(const struct agg_request *req, size_t n)

@@ -199,7 +199,9 @@ static int each_prefix(struct store_txn *t, enum store_db db,
     rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
     int out = 0;
     while (rc == 0 && out == 0) {
-        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+        /* plen 0 walks the whole database, and prefix may be NULL. */
+        if (plen > 0 &&
+            (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0))
             break;
         out = fn(ctx, &k, &v);
         if (out == 0)

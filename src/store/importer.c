@@ -376,8 +376,10 @@ const struct importer_reject *importer_rejects(struct importer *im,
                                                size_t *n)
 {
     /* Lines that do not parse are rejected when read, the others when
-     * their batch is written: report them in line order. */
-    qsort(im->rejects, im->nrejects, sizeof(*im->rejects), by_line);
+     * their batch is written: report them in line order. (qsort() must
+     * not be given the NULL of an import without rejects.) */
+    if (im->nrejects > 1)
+        qsort(im->rejects, im->nrejects, sizeof(*im->rejects), by_line);
     *n = im->nrejects;
     return im->rejects;
 }
