@@ -26,7 +26,7 @@ for t in "$@"; do
             -artifact_prefix="$scratch/$t/crashes/" $dict ${FUZZ_ARGS:-} \
             corpus > fuzz.log 2>&1)
     rc=$?
-    stats=$(grep -E '^#[0-9]+ +DONE' "$scratch/$t/fuzz.log" | tail -n 1)
+    stats=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$scratch/$t/fuzz.log" | tail -n 1)
     execs=$(grep -E '^stat::number_of_executed_units' "$scratch/$t/fuzz.log" |
         awk '{s += $2} END {print s + 0}')
     if [ "$rc" -eq 0 ]; then
