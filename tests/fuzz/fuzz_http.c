@@ -215,8 +215,19 @@ static int connect_server(void)
 
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     FUZZ_ASSERT(fd >= 0, "socket: %s", strerror(errno));
-    FUZZ_ASSERT(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0,
-                "cannot connect to the server: %s", strerror(errno));
+    int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+    /* libFuzzer's timer signal may interrupt connect(), which then goes on
+     * in the background: wait for it and read its outcome. */
+    if (rc != 0 && errno == EINTR) {
+        struct pollfd p = {.fd = fd, .events = POLLOUT};
+        int err = 0;
+        socklen_t len = sizeof(err);
+        while (poll(&p, 1, HEALTH_TIMEOUT_MS) < 0 && errno == EINTR)
+            continue;
+        rc = getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 ? err : -1;
+        errno = err;
+    }
+    FUZZ_ASSERT(rc == 0, "cannot connect to the server: %s", strerror(errno));
     return fd;
 }
 
