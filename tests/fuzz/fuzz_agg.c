@@ -110,8 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bson_t body;
 
     if (json_parse((const char *)data, size, &opts, &out, &je) == 0) {
-        FUZZ_ASSERT(bson_init_static(&body, (const uint8_t *)out.data,
-                                     out.len),
+        FUZZ_ASSERT(bson_init_static(&body, (const uint8_t *)out.data, out.len),
                     "parsed BSON does not read back");
         aggregate(&body);
     }

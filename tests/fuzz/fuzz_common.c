@@ -121,8 +121,7 @@ static void append_schema(bson_t *rec, const char *schema_json)
 
     int rc = json_parse(schema_json, strlen(schema_json), NULL, &bson, &je);
     FUZZ_ASSERT(rc == 0, "bad sample schema: %s", je.msg);
-    FUZZ_ASSERT(bson_init_static(&schema, (const uint8_t *)bson.data,
-                                 bson.len),
+    FUZZ_ASSERT(bson_init_static(&schema, (const uint8_t *)bson.data, bson.len),
                 "sample schema does not read back");
     BSON_APPEND_DOCUMENT(rec, "bucket_schema", &schema);
     buf_release(&bson);
@@ -218,15 +217,26 @@ const char fuzz_sample_schema[] =
 
 #define SAMPLE_COUNT 50
 
-static const char *const categories[] = {"books", "Books", "toys",
-                                         "\xc3\x89lectronique", "", "a.b"};
-static const char *const dates[] = {
-    "2024-03-05", "2024-03-05T14:22:11Z", "2023-12-31T23:59:59.999Z",
-    "2024-02-29T00:00:00+02:00", "1970-01-01", "2030-06-15T08:00:00.250Z"};
-static const char *const anys[] = {
-    "\"text\"", "42", "-7.5", "true", "null", "[1, \"two\", [3]]",
-    "{\"k\": \"v\", \"n\": 1}", "\"2024-01-01\"", "9007199254740993",
-    "1e300", "[]", "{}"};
+static const char *const categories[] = {
+    "books", "Books", "toys", "\xc3\x89lectronique", "", "a.b"};
+static const char *const dates[] = {"2024-03-05",
+                                    "2024-03-05T14:22:11Z",
+                                    "2023-12-31T23:59:59.999Z",
+                                    "2024-02-29T00:00:00+02:00",
+                                    "1970-01-01",
+                                    "2030-06-15T08:00:00.250Z"};
+static const char *const anys[] = {"\"text\"",
+                                   "42",
+                                   "-7.5",
+                                   "true",
+                                   "null",
+                                   "[1, \"two\", [3]]",
+                                   "{\"k\": \"v\", \"n\": 1}",
+                                   "\"2024-01-01\"",
+                                   "9007199254740993",
+                                   "1e300",
+                                   "[]",
+                                   "{}"};
 
 static void sample_line(struct buf *out, int i)
 {
@@ -244,14 +254,16 @@ static void sample_line(struct buf *out, int i)
                  i % 3);
     else if (i % 3 == 1)
         buf_adds(out, ", \"tags\": []");
-    buf_addf(out, ", \"nested\": {\"a\": {\"b\": %d}, \"list\": [{\"x\": %d}, "
-                  "{\"x\": %d}]}",
+    buf_addf(out,
+             ", \"nested\": {\"a\": {\"b\": %d}, \"list\": [{\"x\": %d}, "
+             "{\"x\": %d}]}",
              i % 9, i, -i);
     buf_addf(out, ", \"flag\": %s, \"qty\": %s}", i % 2 ? "true" : "false",
              i % 8 == 0 ? "null" : "3");
     if (i % 6 == 2)
-        buf_addf(out, ", \"blobs\": [{\"property\": \"content\", \"type\": "
-                      "\"text\", \"data\": \"hello %d\"}]",
+        buf_addf(out,
+                 ", \"blobs\": [{\"property\": \"content\", \"type\": "
+                 "\"text\", \"data\": \"hello %d\"}]",
                  i);
     if (i % 10 == 9)
         buf_addf(out, ", \"status\": \"COMPLETED\"");
@@ -294,8 +306,8 @@ void fuzz_import_all(struct store *s, const char *ns_id, const char *bucket,
 
 /* --- reading a bucket back --------------------------------------------- */
 
-int fuzz_bucket_find(struct store_txn *t, const char *ns_id,
-                     const char *bucket, struct catalog_bucket *out)
+int fuzz_bucket_find(struct store_txn *t, const char *ns_id, const char *bucket,
+                     struct catalog_bucket *out)
 {
     struct err e;
 

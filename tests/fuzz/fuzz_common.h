@@ -19,9 +19,9 @@
 #include "store/store.h"
 
 /* The API key the http target installs; the seeds and dictionary use it. */
-#define FUZZ_API_KEY "fuzz-key-0123456789"
+#define FUZZ_API_KEY   "fuzz-key-0123456789"
 #define FUZZ_NAMESPACE "fuzzns"
-#define FUZZ_BUCKET "things"
+#define FUZZ_BUCKET    "things"
 
 /* Reports a broken property of the code under test and aborts, so that
  * libFuzzer keeps the input as a crash. */
@@ -68,8 +68,8 @@ void fuzz_import_all(struct store *s, const char *ns_id, const char *bucket,
                      const char *ndjson);
 
 /* Finds bucket (id or name) of ns_id in t: 0 or ERR_NOT_FOUND. */
-int fuzz_bucket_find(struct store_txn *t, const char *ns_id,
-                     const char *bucket, struct catalog_bucket *out);
+int fuzz_bucket_find(struct store_txn *t, const char *ns_id, const char *bucket,
+                     struct catalog_bucket *out);
 
 /* A copy of the bucket's record (the caller destroys it). */
 bson_t *fuzz_bucket_record(struct store *s, const char *ns_id,

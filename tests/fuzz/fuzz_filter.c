@@ -48,8 +48,8 @@ static void check_mongo_text(const struct filter *f)
     filter_write_mongo(f, &w);
     FUZZ_ASSERT(!text.oom, "out of memory");
     int rc = json_parse(text.data, text.len, &opts, &bson, &je);
-    FUZZ_ASSERT(rc == 0, "MongoDB query is not JSON (%s at %zu): %.*s",
-                je.msg, je.offset, (int)text.len, text.data);
+    FUZZ_ASSERT(rc == 0, "MongoDB query is not JSON (%s at %zu): %.*s", je.msg,
+                je.offset, (int)text.len, text.data);
     buf_release(&text);
     buf_release(&bson);
 }
@@ -92,8 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bson_t body;
 
     if (json_parse((const char *)data, size, &opts, &out, &je) == 0) {
-        FUZZ_ASSERT(bson_init_static(&body, (const uint8_t *)out.data,
-                                     out.len),
+        FUZZ_ASSERT(bson_init_static(&body, (const uint8_t *)out.data, out.len),
                     "parsed BSON does not read back");
         run_filter(&body);
     }

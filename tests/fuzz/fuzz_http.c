@@ -40,11 +40,11 @@
  * a crash). A health check that waits 5 s means a stuck server, not a
  * slow one. Health checks and wipes are cheap next to thousands of
  * inputs. */
-#define WAIT_MS 30
-#define QUIET_MS 10
+#define WAIT_MS           30
+#define QUIET_MS          10
 #define HEALTH_TIMEOUT_MS 5000
-#define HEALTH_EVERY 1000
-#define WIPE_EVERY 5000
+#define HEALTH_EVERY      1000
+#define WIPE_EVERY        5000
 
 static struct store *store;
 static unsigned port;
@@ -84,8 +84,8 @@ static bool fixture_present(void)
 
     err_init(&e);
     FUZZ_ASSERT(store_read_begin(store, &t, &e) == 0, "read: %s", e.msg);
-    bool ok = catalog_ns_find(&t, FUZZ_NAMESPACE, strlen(FUZZ_NAMESPACE),
-                              &ns, &e) == 0 &&
+    bool ok = catalog_ns_find(&t, FUZZ_NAMESPACE, strlen(FUZZ_NAMESPACE), &ns,
+                              &e) == 0 &&
               fuzz_bucket_find(&t, ns.id, FUZZ_BUCKET, &b) == 0;
     store_read_end(&t);
     err_release(&e);
@@ -158,10 +158,14 @@ static void wipe(void)
 static void start_server(void)
 {
     static struct api_config api;
-    struct http_config http = {
-        .listen = "127.0.0.1:0", .io_threads = 1, .workers = 2,
-        .max_queue = 64, .max_connections = 256, .idle_timeout_s = 10,
-        .max_body_bytes = 256u << 10, .max_header_bytes = 16u << 10};
+    struct http_config http = {.listen = "127.0.0.1:0",
+                               .io_threads = 1,
+                               .workers = 2,
+                               .max_queue = 64,
+                               .max_connections = 256,
+                               .idle_timeout_s = 10,
+                               .max_body_bytes = 256u << 10,
+                               .max_header_bytes = 16u << 10};
     struct http_server *server;
     struct err e;
     size_t nroutes;
@@ -196,8 +200,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     signal(SIGPIPE, SIG_IGN);
     store = fuzz_store_open();
     err_init(&e);
-    FUZZ_ASSERT(store_write(store, key_write, NULL, &e) == 0, "key: %s",
-                e.msg);
+    FUZZ_ASSERT(store_write(store, key_write, NULL, &e) == 0, "key: %s", e.msg);
     err_release(&e);
     fixture_make();
     FUZZ_ASSERT(janitor_start(store) == 0, "cannot start the janitor");
@@ -277,8 +280,8 @@ static size_t read_answer(int fd, char *out, size_t cap, int wait_ms)
     }
 }
 
-static size_t exchange(const uint8_t *data, size_t size, char *out,
-                       size_t cap, int wait_ms)
+static size_t exchange(const uint8_t *data, size_t size, char *out, size_t cap,
+                       int wait_ms)
 {
     int fd = connect_server();
 
@@ -300,8 +303,8 @@ static void check_health(void)
                               "Connection: close\r\n\r\n";
     char answer[64] = {0};
 
-    exchange((const uint8_t *)req, sizeof(req) - 1, answer,
-             sizeof(answer) - 1, HEALTH_TIMEOUT_MS);
+    exchange((const uint8_t *)req, sizeof(req) - 1, answer, sizeof(answer) - 1,
+             HEALTH_TIMEOUT_MS);
     FUZZ_ASSERT(strncmp(answer, "HTTP/1.1 200", 12) == 0,
                 "/healthz answered: %.40s", answer);
 }

@@ -44,8 +44,8 @@ static void check_round_trip(const char *bson, size_t len)
     FUZZ_ASSERT(!text.oom, "out of memory writing");
 
     int rc = json_parse(text.data, text.len, &opts, &again, &je);
-    FUZZ_ASSERT(rc == 0, "written JSON does not parse: %s at %zu: %.*s",
-                je.msg, je.offset, (int)text.len, text.data);
+    FUZZ_ASSERT(rc == 0, "written JSON does not parse: %s at %zu: %.*s", je.msg,
+                je.offset, (int)text.len, text.data);
     FUZZ_ASSERT(again.len == len && memcmp(again.data, bson, len) == 0,
                 "round trip changed the document: %.*s", (int)text.len,
                 text.data);
@@ -53,8 +53,7 @@ static void check_round_trip(const char *bson, size_t len)
     buf_release(&again);
 }
 
-static void parse_one(const char *text, size_t n,
-                      const struct json_opts *opts)
+static void parse_one(const char *text, size_t n, const struct json_opts *opts)
 {
     struct buf out = BUF_INIT;
     struct json_error je;

@@ -59,8 +59,7 @@ static uint64_t object_count(void)
     FUZZ_ASSERT(store_read_begin(store, &t, &e) == 0, "read: %s", e.msg);
     FUZZ_ASSERT(fuzz_bucket_find(&t, ns_id, FUZZ_BUCKET, &b) == 0,
                 "bucket gone");
-    FUZZ_ASSERT(catalog_stats_get(&t, b.num, &st, &e) == 0, "stats: %s",
-                e.msg);
+    FUZZ_ASSERT(catalog_stats_get(&t, b.num, &st, &e) == 0, "stats: %s", e.msg);
     store_read_end(&t);
     err_release(&e);
     return st.object_count;
@@ -85,8 +84,7 @@ static size_t next_piece(uint64_t *state)
     return (size_t)((x >> 8) % ((1u << (x % 9)) + 1));
 }
 
-static void check_rejects(struct importer *im,
-                          const struct importer_stats *st)
+static void check_rejects(struct importer *im, const struct importer_stats *st)
 {
     size_t n;
     const struct importer_reject *r = importer_rejects(im, &n);
@@ -123,8 +121,7 @@ static void import(const uint8_t *data, size_t size)
     bool finished = rc == 0;
     if (finished)
         rc = importer_finish(im, &e);
-    FUZZ_ASSERT(rc == 0 || rc == ERR_LIMIT, "import failed: %d %s", rc,
-                e.msg);
+    FUZZ_ASSERT(rc == 0 || rc == ERR_LIMIT, "import failed: %d %s", rc, e.msg);
 
     const struct importer_stats *st = importer_stats(im);
     FUZZ_ASSERT(st->bytes == at, "bytes %llu, fed %zu",

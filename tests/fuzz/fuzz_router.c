@@ -34,8 +34,8 @@ static void check_match(const struct http_route *routes, int r,
 {
     FUZZ_ASSERT(strcmp(routes[r].method, method) == 0,
                 "route %d matched under method %s", r, method);
-    FUZZ_ASSERT(nparams == count_params(routes[r].pattern),
-                "%d params for %s", nparams, routes[r].pattern);
+    FUZZ_ASSERT(nparams == count_params(routes[r].pattern), "%d params for %s",
+                nparams, routes[r].pattern);
     for (int i = 0; i < nparams; i++) {
         FUZZ_ASSERT(params[i] >= path && params[i] < path + len,
                     "param %d outside the path", i);

@@ -127,8 +127,8 @@ static int aggregate(struct scratch *s, const char *json, struct buf *out)
     arena_init(&arena);
     err_init(&e);
     int rc = json_parse(json, strlen(json), NULL, &body, &je);
-    if (rc == 0 && !bson_init_static(&doc, (const uint8_t *)body.data,
-                                     body.len))
+    if (rc == 0 &&
+        !bson_init_static(&doc, (const uint8_t *)body.data, body.len))
         rc = ERR_INTERNAL;
     if (rc == 0)
         rc = store_read_begin(s->store, &t, &e);
@@ -159,8 +159,7 @@ TEST(aggregation_without_groups_sorts_nothing)
     struct buf out = BUF_INIT;
 
     CHECK(scratch_open(&s));
-    CHECK_INT(import_text(&s, "{\"metadata\": {\"tags\": [\"x\"]}}\n", &im),
-              0);
+    CHECK_INT(import_text(&s, "{\"metadata\": {\"tags\": [\"x\"]}}\n", &im), 0);
     importer_free(im);
     /* Unwinding a field no object has leaves no row, hence no group. */
     CHECK_INT(aggregate(&s,
