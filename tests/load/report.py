@@ -69,19 +69,27 @@ def print_table(results):
     return total, errs
 
 
+def held(v):
+    """Anonymous memory the column cache does not account for (kB): what a
+    leak would grow. The cache itself grows with the objects created, and
+    RssFile with the data file's pages touched."""
+    return v.get("RssAnon", 0) - v.get("Cache", 0)
+
+
 def print_rss(samples):
-    print("memory (kB): t VmRSS RssAnon RssFile")
+    print("memory (kB): t VmRSS RssAnon RssFile Cache Anon-Cache")
     for t, v in samples:
-        print("  %5s %9d %9d %9d" % (t, v.get("VmRSS", 0), v.get("RssAnon", 0),
-                                     v.get("RssFile", 0)))
+        print("  %5s %9d %9d %9d %9d %9d" % (
+            t, v.get("VmRSS", 0), v.get("RssAnon", 0), v.get("RssFile", 0),
+            v.get("Cache", 0), held(v)))
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--max-growth-pct", type=float, default=0,
-                    help="allowed VmRSS growth after warm-up, percent")
+                    help="allowed growth of anonymous memory outside the column cache after warm-up, percent")
     ap.add_argument("--max-growth-mb", type=float, default=0,
-                    help="allowed VmRSS growth after warm-up, MB")
+                    help="the same, MB")
     ap.add_argument("out")
     a = ap.parse_args()
 
@@ -100,17 +108,19 @@ def main():
     # The first sample is before any load; the second (after one sample
     # period of load) is the warmed-up baseline.
     if len(samples) >= 3:
-        base = samples[1][1]["VmRSS"]
-        last = samples[-1][1]["VmRSS"]
+        base = held(samples[1][1])
+        last = held(samples[-1][1])
         pct = 100.0 * (last - base) / base
         mb = (last - base) / 1024.0
         if a.max_growth_pct > 0:
-            checks.append(("VmRSS growth after warm-up %.1f%% (%d -> %d kB) "
-                           "<= %g%%" % (pct, base, last, a.max_growth_pct),
+            checks.append(("anonymous memory outside the column cache grew "
+                           "%.1f%% after warm-up (%d -> %d kB) <= %g%%"
+                           % (pct, base, last, a.max_growth_pct),
                            pct <= a.max_growth_pct))
         if a.max_growth_mb > 0:
-            checks.append(("VmRSS growth after warm-up %.1f MB (%d -> %d kB) "
-                           "<= %g MB" % (mb, base, last, a.max_growth_mb),
+            checks.append(("anonymous memory outside the column cache grew "
+                           "%.1f MB after warm-up (%d -> %d kB) <= %g MB"
+                           % (mb, base, last, a.max_growth_mb),
                            mb <= a.max_growth_mb))
     else:
         checks.append(("at least 3 memory samples", False))
