@@ -5,6 +5,7 @@
 #   make test       install missing packages, build, run every test suite
 #   make asan       the same sources under AddressSanitizer + UBSan
 #   make bench      the benchmark against the peers (long; not a test)
+#   make load       the 10-minute load test and the abuse tests at full size
 #   make json-bench JSON reader and writer throughput on BENCH_FILE
 #   make fuzz       run every fuzz target (FUZZ_SECONDS each)
 
@@ -35,7 +36,21 @@ OPENAPI_OBJ := $(BUILD)/obj/openapi.o
 UNIT_SRC := $(sort $(wildcard tests/unit/*.c))
 UNIT_OBJ := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/obj/tests/%.o)
 
-.PHONY: all run test unit asan bench json-bench fuzz crash clean deps format
+# libFuzzer targets (tests/fuzz/fuzz_<name>.c), built by clang into
+# build-fuzz/: the project under ASan + UBSan with fuzzer coverage, each
+# target linked with libFuzzer's main.
+FUZZ_TARGETS := json filter agg ndjson router http
+FUZZ_SECONDS ?= 60
+FUZZ_CC      ?= clang
+FUZZ_CFLAGS  := -O1 -g -fno-omit-frame-pointer \
+                -fsanitize=fuzzer-no-link,address,undefined \
+                -fno-sanitize-recover=undefined
+FUZZ_OBJ := $(FUZZ_TARGETS:%=$(BUILD)/obj/fuzz/fuzz_%.o)
+FUZZ_BIN := $(FUZZ_TARGETS:%=$(BUILD)/fuzz_%)
+.SECONDARY: $(FUZZ_OBJ) $(BUILD)/obj/fuzz/fuzz_common.o
+
+.PHONY: all run test unit asan bench load json-bench fuzz fuzz-build crash \
+        clean deps format
 
 all: $(BUILD)/tally
 
@@ -55,6 +70,11 @@ $(BUILD)/json_bench: bench/json_bench.c $(BUILD)/libtally.a
 	@echo "  LD $@"
 	@$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(BUILD)/fuzz_%: $(BUILD)/obj/fuzz/fuzz_%.o $(BUILD)/obj/fuzz/fuzz_common.o \
+                 $(BUILD)/libtally.a
+	@echo "  LD $@"
+	@$(CC) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LIBS)
+
 # The server's own OpenAPI document, linked in as data.
 $(OPENAPI_OBJ): docs/openapi.json
 	@mkdir -p $(dir $@)
@@ -70,6 +90,11 @@ $(BUILD)/obj/tests/%.o: tests/unit/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"
 	@$(CC) $(ALL_CFLAGS) -Itests/unit -c -o $@ $<
+
+$(BUILD)/obj/fuzz/%.o: tests/fuzz/%.c
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"
+	@$(CC) $(ALL_CFLAGS) -Itests/fuzz -c -o $@ $<
 
 deps:
 	@scripts/deps.sh run
@@ -88,10 +113,29 @@ test:
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan SAN=1 all build-asan/unit_tests
 
+fuzz-build:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=$(FUZZ_CC) \
+	    CFLAGS="$(FUZZ_CFLAGS)" $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
+
+# Each target FUZZ_SECONDS on a copy of its corpus, in a scratch folder.
+fuzz:
+	@scripts/deps.sh fuzz
+	@$(MAKE) --no-print-directory fuzz-build
+	@tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
 bench:
 	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory all >&2
 	@bench/run.sh
+
+# tests/load/run.sh: 64 connections for 10 minutes over 1M objects; then
+# the abuse tests with 10k idle connections (2000 in `make test`).
+load:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory all
+	@tests/load/run.sh
+	@TALLY_ABUSE_IDLE=10000 /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+	    tests/api/test_abuse.py
 
 # Kill -9 during writes, fifty times (the test command runs five).
 crash: all
@@ -110,6 +154,6 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 format:
-	clang-format -i src/*.c src/*/*.[ch] tests/unit/*.[ch]
+	clang-format -i src/*.c src/*/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch]
 
--include $(OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
+-include $(OBJ:.o=.d) $(MAIN_OBJ:.o=.d) $(UNIT_OBJ:.o=.d) $(FUZZ_OBJ:.o=.d)

@@ -11,7 +11,7 @@ libsodium-dev libpcre2-dev libcurl4-openssl-dev"
 case "${1:-run}" in
 run)   want="$build" ;;
 test)  want="$build clang libclang-rt-14-dev python3 python3-pytest \
-python3-requests python3-jsonschema lmdb-utils curl clickhouse-server \
+python3-requests python3-jsonschema lmdb-utils curl wrk clickhouse-server \
 clickhouse-client" node=1 ;;
 bench) want="$build python3 python3-psycopg2 postgresql-15 \
 postgresql-client-15 clickhouse-server clickhouse-client" node=1 ;;

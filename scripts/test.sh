@@ -8,7 +8,7 @@ set -u
 cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=${JOBS:-2}
-suites=${TESTS:-"unit api diff clickhouse asan fuzz"}
+suites=${TESTS:-"unit api load diff clickhouse asan fuzz"}
 export TALLY_SHARED="${TALLY_SHARED:-$root/../shared}"
 results=$(mktemp -d)
 trap 'rm -rf "$results"' EXIT
@@ -75,6 +75,11 @@ for suite in $suites; do
         add unit "$1" "$2" ;;
     api)
         run_pytest api tests/api ;;
+    load)
+        tests/load/run.sh --short > "$results/load.log" 2>&1
+        tail -n 25 "$results/load.log"
+        set -- $(counts "$results/load.log")
+        add load "$1" "$2" ;;
     diff)
         if [ -x tests/diff/run.sh ]; then
             tests/diff/run.sh > "$results/diff.log" 2>&1

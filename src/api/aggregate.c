@@ -49,9 +49,13 @@ void api_object_aggregate(const struct http_request *req,
     }
     if (rc != 0) {
         buf_reset(&resp->body);
-        if (rc == ERR_LIMIT || rc == ERR_TIMEOUT)
-            LOG_WARN("aggregation stopped by a limit", "id=%s bucket=%s "
-                     "error=\"%s\"", req->id, b.id, c.err.msg);
+        if (rc == ERR_LIMIT || rc == ERR_TIMEOUT) {
+            char quoted[2 * ERR_MSG_MAX];
+            LOG_WARN("aggregation stopped by a limit",
+                     "id=%s bucket=%s error=%s", req->id, b.id,
+                     log_quote(quoted, sizeof(quoted), c.err.msg,
+                               strlen(c.err.msg)));
+        }
         api_fail(&c, rc);
         goto out;
     }

@@ -189,9 +189,13 @@ void api_fail(struct api_ctx *c, int code)
 {
     if (c->err.code == ERR_OK)
         err_set(&c->err, code ? code : ERR_INTERNAL, "request failed");
-    if (err_http_status(c->err.code) >= 500)
-        LOG_ERROR("request failed", "id=%s code=%s error=\"%s\"", c->req->id,
-                  err_code_name(c->err.code), c->err.msg);
+    if (err_http_status(c->err.code) >= 500) {
+        char quoted[2 * ERR_MSG_MAX];
+        LOG_ERROR("request failed", "id=%s code=%s error=%s", c->req->id,
+                  err_code_name(c->err.code),
+                  log_quote(quoted, sizeof(quoted), c->err.msg,
+                            strlen(c->err.msg)));
+    }
     http_reply_error(c->resp, &c->err);
 }
 

@@ -12,6 +12,7 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/resource.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -31,6 +32,8 @@ static const char usage[] =
     "  --listen HOST:PORT         address (127.0.0.1:8080)\n"
     "  --io-threads N             HTTP I/O threads (2)\n"
     "  --workers N                request handler threads (4)\n"
+    "  --agg-workers N            threads that run aggregations, apart from\n"
+    "                             the workers (2; 0: on the workers)\n"
     "  --max-queue N              requests waiting for a worker (1024)\n"
     "  --max-connections N        open connections (20000)\n"
     "  --idle-timeout SECONDS     close idle connections (60)\n"
@@ -69,6 +72,7 @@ static void defaults(struct serve_opts *o)
     o->data = "./data";
     o->http = (struct http_config){
         .listen = "127.0.0.1:8080", .io_threads = 2, .workers = 4,
+        .heavy_workers = 2,
         .max_queue = 1024, .max_connections = 20000, .idle_timeout_s = 60,
         .max_body_bytes = 64u << 20, .max_header_bytes = 64u << 10};
     o->api.limits = (struct api_limits){
@@ -95,7 +99,8 @@ enum {
     OPT_DATA = 256, OPT_LISTEN, OPT_IO, OPT_WORKERS, OPT_QUEUE, OPT_CONNS,
     OPT_IDLE, OPT_BODY, OPT_HEADER, OPT_OBJECT, OPT_BATCH, OPT_IMPORT,
     OPT_REJECTS, OPT_DEPTH, OPT_STORE, OPT_GROUPS, OPT_MEMORY, OPT_RESPONSE,
-    OPT_TIME, OPT_LOG, OPT_ACCESS, OPT_CACHE, OPT_THREADS, OPT_BACKEND
+    OPT_TIME, OPT_LOG, OPT_ACCESS, OPT_CACHE, OPT_THREADS, OPT_BACKEND,
+    OPT_AGG_WORKERS
 };
 
 static const struct option options[] = {
@@ -104,6 +109,7 @@ static const struct option options[] = {
     {"listen", required_argument, 0, OPT_LISTEN},
     {"io-threads", required_argument, 0, OPT_IO},
     {"workers", required_argument, 0, OPT_WORKERS},
+    {"agg-workers", required_argument, 0, OPT_AGG_WORKERS},
     {"max-queue", required_argument, 0, OPT_QUEUE},
     {"max-connections", required_argument, 0, OPT_CONNS},
     {"idle-timeout", required_argument, 0, OPT_IDLE},
@@ -138,6 +144,7 @@ static bool numeric_option(struct serve_opts *o, int opt, const char *arg)
     switch (opt) {
     case OPT_IO: o->http.io_threads = (unsigned)v; return v > 0;
     case OPT_WORKERS: o->http.workers = (unsigned)v; return v > 0;
+    case OPT_AGG_WORKERS: o->http.heavy_workers = (unsigned)v; return true;
     case OPT_QUEUE: o->http.max_queue = (unsigned)v; return true;
     case OPT_CONNS: o->http.max_connections = (unsigned)v; return v > 0;
     case OPT_IDLE: o->http.idle_timeout_s = (unsigned)v; return true;
@@ -265,6 +272,45 @@ static int start_backend(struct serve_opts *o, struct store *store,
     return rc != 0 ? cli_fail(&e) : 0;
 }
 
+/* TUNING: descriptors the server holds besides client connections: the
+ * store's files, the listening socket, an epoll and a wake-up pipe per
+ * I/O thread, the worker queues; counted 20 with 2 I/O threads, doubled
+ * and rounded up for more threads and headroom. */
+#define FD_RESERVE 64
+
+/* Every connection holds a descriptor. Lifts the soft limit on open files
+ * as far as --max-connections needs (and the hard limit allows); when
+ * even that is short, says so and lowers max_connections to what the
+ * limit leaves, so that the limit in force is the one configured and
+ * reported rather than accept() failing. */
+static void fit_fd_limit(struct http_config *http)
+{
+    struct rlimit rl;
+    rlim_t want = (rlim_t)http->max_connections + FD_RESERVE;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want
+                          ? want
+                          : rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+        return;
+
+    unsigned fit = rl.rlim_cur > 2 * FD_RESERVE
+                       ? (unsigned)(rl.rlim_cur - FD_RESERVE)
+                       : (unsigned)(rl.rlim_cur / 2);
+    LOG_WARN("open file limit below max_connections",
+             "max_connections=%u open_file_limit=%llu using=%u "
+             "fix=\"raise the hard limit (ulimit -Hn, LimitNOFILE=) or "
+             "lower --max-connections\"",
+             http->max_connections, (unsigned long long)rl.rlim_cur, fit);
+    http->max_connections = fit;
+}
+
 static int run(struct serve_opts *o, const sigset_t *set)
 {
     struct store *store;
@@ -340,5 +386,6 @@ int cli_serve(int argc, char **argv)
     sigaddset(&set, SIGINT);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    fit_fd_limit(&o.http);
     return run(&o, &set);
 }

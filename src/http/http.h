@@ -64,12 +64,16 @@ struct http_route {
     http_handler_fn handler;
     const struct http_stream_ops *stream;
     const char *metric_name;  /* label in /metrics; pattern if NULL */
+    bool heavy;           /* runs on the heavy pool (long, CPU-bound work) */
 };
 
 struct http_config {
     const char *listen;            /* "HOST:PORT" */
     unsigned io_threads;           /* libmicrohttpd threads */
     unsigned workers;              /* handler threads */
+    unsigned heavy_workers;        /* threads for heavy routes, so that
+                                      cheap requests never wait behind them;
+                                      0: heavy routes share the workers */
     unsigned max_queue;            /* requests waiting for a worker */
     unsigned max_connections;
     unsigned idle_timeout_s;       /* a connection idle this long closes */

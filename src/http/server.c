@@ -49,6 +49,7 @@ struct http_server {
     size_t nroutes;
     struct MHD_Daemon *daemon;
     struct workq *workers;
+    struct workq *heavy;       /* heavy routes, or NULL */
     unsigned port;
     _Atomic long inflight;
     _Atomic uint64_t next_id;
@@ -150,6 +151,16 @@ static void reply_too_large(struct http_conn *c)
     c->resp_ready = true;
 }
 
+/* The pool a request runs on: heavy routes have their own, so that an
+ * aggregation load never holds up creates, reads and lists. */
+static struct workq *pool_of(struct http_server *srv,
+                            const struct http_conn *c)
+{
+    if (srv->heavy != NULL && c->route >= 0 && srv->routes[c->route].heavy)
+        return srv->heavy;
+    return srv->workers;
+}
+
 /* First call: route the request and decide whether to read its body. */
 static void on_headers(struct http_conn *c)
 {
@@ -244,7 +255,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *mhd,
 
     c->queued = true;
     MHD_suspend_connection(mhd);
-    if (workq_submit(srv->workers, run_handler, c) != 0) {
+    if (workq_submit(pool_of(srv, c), run_handler, c) != 0) {
         http_reply_errorf(&c->resp, ERR_UNAVAILABLE,
                           "server busy: %zu requests already wait for a "
                           "worker (limit max_queue); retry later",
@@ -271,11 +282,15 @@ static void on_completed(void *cls, struct MHD_Connection *mhd,
     http_metrics_count(&srv->metrics, c->route, status, ms);
 
     if (log_access_enabled) {
-        char path[300];
+        char path[300], method[40];
+        /* Both come from the client: libmicrohttpd passes any bytes but
+         * spaces in the method too. */
         log_quote(path, sizeof(path), c->req.path, strlen(c->req.path));
+        log_quote(method, sizeof(method), c->req.method,
+                  strlen(c->req.method));
         log_access("id=%s method=%s path=%s status=%d in=%llu out=%zu "
                    "ms=%.2f",
-                   c->req.id, c->req.method, path, status,
+                   c->req.id, method, path, status,
                    (unsigned long long)c->bytes_in, c->bytes_out, ms);
     }
     conn_free(c);
@@ -344,6 +359,11 @@ int http_server_start(const struct http_config *cfg,
                                &srv->workers) != 0)
         rc = err_set(e, ERR_IO, "cannot start %u worker threads",
                      cfg->workers);
+    if (rc == 0 && cfg->heavy_workers > 0 &&
+        workq_start(cfg->heavy_workers, cfg->max_queue, "tally-heavy",
+                    &srv->heavy) != 0)
+        rc = err_set(e, ERR_IO, "cannot start %u heavy worker threads",
+                     cfg->heavy_workers);
     if (rc != 0) {
         http_server_stop(srv, 0);
         return rc;
@@ -388,6 +408,7 @@ void http_server_stop(struct http_server *s, int grace_ms)
         MHD_stop_daemon(s->daemon);
     }
     workq_stop(s->workers);
+    workq_stop(s->heavy);
     http_metrics_release(&s->metrics);
     free(s);
 }
@@ -421,7 +442,9 @@ void http_metrics_write(struct http_server *s, struct buf *out)
     buf_addf(out,
              "# HELP tally_http_queued Requests waiting for a worker.\n"
              "# TYPE tally_http_queued gauge\n"
-             "tally_http_queued %zu\n",
-             workq_queued(s->workers));
+             "tally_http_queued{pool=\"workers\"} %zu\n"
+             "tally_http_queued{pool=\"heavy\"} %zu\n",
+             workq_queued(s->workers),
+             s->heavy ? workq_queued(s->heavy) : (size_t)0);
     http_metrics_render(&s->metrics, s->routes, s->nroutes, out);
 }

@@ -128,13 +128,6 @@ static inline void put_le64(char *o, uint64_t v)
     put_le32(o + 4, (uint32_t)(v >> 32));
 }
 
-static inline uint32_t get_le32(const char *s)
-{
-    const unsigned char *u = (const unsigned char *)s;
-    return (uint32_t)u[0] | (uint32_t)u[1] << 8 | (uint32_t)u[2] << 16 |
-           (uint32_t)u[3] << 24;
-}
-
 static inline void set_type(struct reader *r, size_t type_at, bson_type_t t)
 {
     r->out->data[type_at] = (char)t;

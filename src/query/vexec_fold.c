@@ -431,6 +431,21 @@ static bool codeset_next(const struct codeset *cs, uint64_t *pos,
     return false;
 }
 
+/* An array of set pointers grown (new slots NULL) until index at fits. */
+static int sets_reach(struct codeset ***sets, uint64_t *cap, uint64_t at)
+{
+    while (at >= *cap) {
+        uint64_t grown = *cap ? *cap * 2 : 1024;
+        struct codeset **p = realloc(*sets, grown * sizeof(*p));
+        if (p == NULL)
+            return ERR_NOMEM;
+        memset(p + *cap, 0, (grown - *cap) * sizeof(*p));
+        *sets = p;
+        *cap = grown;
+    }
+    return 0;
+}
+
 /* A string new to its set is charged to the memory budget as the row path
  * charges it (agg_valset): its value and its slot. The charge is paid per
  * batch (vexec_fold_batch), not per string. */
@@ -451,15 +466,8 @@ static int codeset_add(struct vthread *th, uint32_t g, int m, uint32_t code)
     uint64_t at_set = (uint64_t)g * (uint64_t)th->p->req->nmetrics +
                       (uint64_t)m;
 
-    while (at_set >= th->codes_cap) {
-        uint64_t cap = th->codes_cap ? th->codes_cap * 2 : 1024;
-        struct codeset **p = realloc(th->codes, cap * sizeof(*p));
-        if (p == NULL)
-            return ERR_NOMEM;
-        memset(p + th->codes_cap, 0, (cap - th->codes_cap) * sizeof(*p));
-        th->codes = p;
-        th->codes_cap = cap;
-    }
+    if (sets_reach(&th->codes, &th->codes_cap, at_set) != 0)
+        return ERR_NOMEM;
     struct codeset *cs = th->codes[at_set];
     if (cs == NULL && (cs = th->codes[at_set] = calloc(1, sizeof(*cs))) == NULL)
         return ERR_NOMEM;
@@ -602,15 +610,8 @@ static int unite_codes(struct vthread *th, struct final_codes *fc,
         uint64_t to_at = (uint64_t)into->index * (uint64_t)nm + (uint64_t)m;
         if (from_at >= th->codes_cap || th->codes[from_at] == NULL)
             continue;
-        while (to_at >= fc->cap) {
-            uint64_t cap = fc->cap ? fc->cap * 2 : 1024;
-            struct codeset **p = realloc(fc->sets, cap * sizeof(*p));
-            if (p == NULL)
-                return ERR_NOMEM;
-            memset(p + fc->cap, 0, (cap - fc->cap) * sizeof(*p));
-            fc->sets = p;
-            fc->cap = cap;
-        }
+        if (sets_reach(&fc->sets, &fc->cap, to_at) != 0)
+            return ERR_NOMEM;
         struct codeset *src = th->codes[from_at];
         if (fc->sets[to_at] == NULL) {
             fc->sets[to_at] = src; /* taken over */

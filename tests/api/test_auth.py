@@ -84,3 +84,50 @@ def test_nothing_of_one_namespace_is_visible_from_another(admin):
         check_error(b.delete(base + "/" + oid), 404)
     assert b.post("/v1/buckets/list", json={}).json()["total_count"] == 0
     assert a.get("/v1/buckets/secret/objects/" + oid).json()["metadata"] == {"x": 1}
+
+
+def test_restricted_key_reaches_nothing_of_another_namespace(server, admin):
+    """Every route that takes a namespace, with a key restricted to
+    another one: 403, and the namespace and its data are unchanged."""
+    mine = admin.post("/v1/namespaces", json={"namespace_name": unique("own")}).json()
+    other = admin.post("/v1/namespaces", json={"namespace_name": unique("oth")}).json()
+    o = admin.with_namespace(other["namespace_id"])
+    bkt = o.post("/v1/buckets", json={"bucket_name": "b"}).json()
+    obj = o.post("/v1/buckets/b/objects", json={"metadata": {"x": 1}}).json()
+    key = create_key(server.data, [mine["namespace_name"]])
+    for ident in (other["namespace_id"], other["namespace_name"]):
+        k = Client(server, key=key, namespace=ident)
+        nsp = "/v1/namespaces/" + ident
+        check_error(k.get(nsp), 403)
+        check_error(k.put(nsp, json={"namespace_name": "stolen"}), 403)
+        check_error(k.patch(nsp, json={"description": "stolen"}), 403)
+        check_error(k.delete(nsp), 403)
+        check_error(k.post("/v1/buckets", json={"bucket_name": "new"}), 403)
+        check_error(k.post("/v1/buckets/list", json={}), 403)
+        for b in ("b", bkt["bucket_id"]):
+            base = "/v1/buckets/" + b
+            check_error(k.get(base), 403)
+            check_error(k.put(base, json={"bucket_name": "b"}), 403)
+            check_error(k.patch(base, json={}), 403)
+            check_error(k.delete(base), 403)
+            check_error(k.post(base + "/objects", json={}), 403)
+            check_error(k.post(base + "/objects/batch", json={"objects": [{}]}), 403)
+            check_error(k.post(base + "/objects/list", json={}), 403)
+            check_error(k.post(base + "/objects/aggregate", json={
+                "group_by": [{"field": "status"}],
+                "aggregations": [{"function": "count", "alias": "n"}]}), 403)
+            check_error(k.post(base + "/objects/import", data=b"{}\n"), 403)
+            oid = base + "/objects/" + obj["object_id"]
+            check_error(k.get(oid), 403)
+            check_error(k.put(oid, json={"metadata": {"x": 2}}), 403)
+            check_error(k.patch(oid, json={"metadata": {"x": 2}}), 403)
+            check_error(k.delete(oid), 403)
+    # Its own namespace cannot reach the other's bucket by id either.
+    own = Client(server, key=key, namespace=mine["namespace_id"])
+    check_error(own.get("/v1/buckets/" + bkt["bucket_id"]), 404)
+    check_error(own.get("/v1/buckets/%s/objects/%s" % (bkt["bucket_id"],
+                                                      obj["object_id"])), 404)
+    assert o.get("/v1/namespaces/" + other["namespace_id"]).json()[
+        "namespace_name"] == other["namespace_name"]
+    assert o.get("/v1/buckets/b/objects/" + obj["object_id"]).json()[
+        "metadata"] == {"x": 1}
