@@ -172,17 +172,25 @@ static int discover_nodes(struct ch *ch, struct err *e)
     return rc;
 }
 
+/* The server's version, and whether its sipHash64() is the hash rows
+ * carry (entries are looked up by it: clickhouse_rows.c). */
 static int read_version(struct ch *ch, struct err *e)
 {
     struct buf out = BUF_INIT;
     struct ch_settings s = {.no_database = true};
-    int rc = ch_query(ch, NULL, "SELECT version() FORMAT TabSeparated", NULL,
-                      0, &s, &out, e);
+    int rc = ch_query(ch, NULL, "SELECT version(), sipHash64('tally') "
+                                "FORMAT TabSeparated",
+                      NULL, 0, &s, &out, e);
+    const char *text = out.data ? out.data : "";
+    const char *tab = strchr(text, '\t');
 
     if (rc == 0)
         snprintf(ch->version, sizeof(ch->version), "%.*s",
-                 (int)strcspn(out.data ? out.data : "", "\n"),
-                 out.data ? out.data : "");
+                 (int)strcspn(text, "\t\n"), text);
+    if (rc == 0 && (tab == NULL || strtoull(tab + 1, NULL, 10) !=
+                                       ch_name_hash("tally", 5)))
+        rc = err_set(e, ERR_UNAVAILABLE, "clickhouse %s hashes strings "
+                     "unlike this build of tally (sipHash64)", ch->version);
     buf_release(&out);
     return rc;
 }
@@ -198,6 +206,7 @@ static int ch_bucket_prepare(struct backend *be, const char *bucket_id,
 static void ch_bucket_drop(struct backend *be, const char *bucket_id)
 {
     ch_schema_drop(self(be), bucket_id);
+    ch_final_forget(self(be), bucket_id);
 }
 
 /* Counts and bytes of the live objects; last upload is the latest write
@@ -208,16 +217,21 @@ static void ch_bucket_stats(struct backend *be, struct store_txn *rd,
 {
     struct ch *ch = self(be);
     struct buf sql = BUF_INIT, ans = BUF_INIT;
+    struct ch_read how;
     struct err e;
+    int rc;
 
     (void)rd;
     err_init(&e);
+    ch_read_begin(ch, b->id, false, &how);
     buf_adds(&sql, "SELECT count(), sum(size), intDiv(max(version), 1000) "
                    "FROM ");
-    ch_table_dist(&sql, ch, b->id);
-    buf_adds(&sql, " FINAL WHERE " CH_LIVE " FORMAT TabSeparated");
-    if (!sql.oom && ch_query(ch, NULL, sql.data, NULL, 0, NULL, &ans, &e) == 0 &&
-        ans.data != NULL) {
+    ch_from(&sql, ch, b->id, &how);
+    buf_adds(&sql, " WHERE " CH_LIVE " FORMAT TabSeparated");
+    rc = sql.oom ? ERR_NOMEM
+                 : ch_query(ch, NULL, sql.data, NULL, 0, NULL, &ans, &e);
+    ch_read_end(ch, &how);
+    if (rc == 0 && ans.data != NULL) {
         unsigned long long n = 0, bytes = 0;
         long long last = 0;
         if (sscanf(ans.data, "%llu\t%llu\t%lld", &n, &bytes, &last) == 3) {
@@ -236,6 +250,7 @@ static void ch_free(struct backend *be)
     struct ch *ch = self(be);
 
     pthread_mutex_destroy(&ch->write_mu);
+    ch_final_free(ch);
     free(ch);
 }
 
@@ -269,6 +284,7 @@ int backend_clickhouse_new(struct store *s, const char *url,
     ch->store = s;
     ch->lim = *lim;
     pthread_mutex_init(&ch->write_mu, NULL);
+    ch_final_init(ch);
 
     int rc = parse_url(ch, url, nodes, sizeof(nodes), e);
     if (rc == 0)

@@ -11,6 +11,7 @@
  *   clickhouse_schema.c  tables: layout, CREATE and DROP on every shard
  *   clickhouse_write.c   create, batch, replace, change, delete, import
  *   clickhouse_read.c    read one object, lists
+ *   clickhouse_final.c   when reads may leave FINAL out
  *   clickhouse_agg.c     an aggregation request as one SELECT
  *
  * Layout and semantics: docs/clickhouse.md.
@@ -53,6 +54,12 @@ struct ch {
      * One Tally front-end per cluster (docs/clickhouse.md). */
     pthread_mutex_t write_mu;
     uint64_t last_version;
+
+    /* Buckets whose tables hold no superseded live row (reads may leave
+     * FINAL out): clickhouse_final.c. */
+    pthread_mutex_t final_mu;
+    pthread_rwlock_t final_rw;
+    struct ch_final *finals;
 };
 
 /* --- clickhouse_http.c -------------------------------------------------- */
@@ -115,6 +122,10 @@ void ch_table_dist(struct buf *out, const struct ch *ch, const char *bucket_id);
 struct ch_typed {
     char path[256];
     char name[160];              /* column prefix, [A-Za-z0-9_] */
+    bool key_decides;            /* the sort key tells the value's type
+                                    and form (not so for numbers: 1 and
+                                    1.0 share a key) */
+    bool ints_only;              /* numbers are integers (integer) */
 };
 
 struct ch_layout {
@@ -193,6 +204,13 @@ int ch_row_encode(const bson_t *doc, const struct ch_layout *layout,
                   uint64_t version, bool deleted, struct buf *out,
                   struct err *e);
 
+/* The 64-bit SipHash-2-4 (zero key) of an entry's name (val.at,
+ * cand.path): ClickHouse's sipHash64(), stored beside the name (val.h,
+ * cand.h), so that SQL finds an entry by comparing integers. */
+uint64_t ch_name_hash(const char *s, size_t n);
+/* Appends the SQL of the hash of a name known now (a constant). */
+void ch_sql_name_hash(struct buf *out, const char *s, size_t n);
+
 /* The columns every insert names, in row order. */
 extern const char CH_INSERT_COLUMNS[];
 
@@ -236,6 +254,31 @@ int ch_object_get(struct backend *be, const struct backend_req *r,
 int ch_object_list(struct backend *be, const struct backend_req *r,
                    const struct catalog_bucket *b, struct backend_list *l,
                    struct err *e);
+
+/* --- clickhouse_final.c ------------------------------------------------ */
+
+/* How one read names its table: with FINAL, or without it while the read
+ * holds the read side of final_rw (until ch_read_end). */
+struct ch_read {
+    bool final;
+    bool locked;
+};
+
+void ch_final_init(struct ch *ch);
+void ch_final_free(struct ch *ch);
+/* Decides how to read bucket_id; may_check lets a dirty bucket be
+ * checked first (two counts, under the write lock: never while holding
+ * write_mu or another ch_read). Every ch_read_begin has its ch_read_end. */
+void ch_read_begin(struct ch *ch, const char *bucket_id, bool may_check,
+                   struct ch_read *r);
+void ch_read_end(struct ch *ch, struct ch_read *r);
+/* Appends the Distributed table's name and FINAL when the read needs it. */
+void ch_from(struct buf *sql, struct ch *ch, const char *bucket_id,
+             const struct ch_read *r);
+/* Before inserting rows that supersede live ones (under write_mu). */
+void ch_final_supersede(struct ch *ch, const char *bucket_id);
+/* A bucket dropped. */
+void ch_final_forget(struct ch *ch, const char *bucket_id);
 
 /* --- clickhouse_expr.c -------------------------------------------------- */
 

@@ -4,7 +4,7 @@
  * embedded engine would have made.
  *
  *   SELECT <keys>, <metrics>, countIf(<row is real>), <matched>
- *   FROM objects_<bucket> FINAL
+ *   FROM objects_<bucket> [FINAL: unless no live row is superseded]
  *   [LEFT ARRAY JOIN <element positions of the unwound array> AS elem]
  *   WHERE is_deleted = 0 AND <filters>
  *   GROUP BY <keys> WITH TOTALS
@@ -44,6 +44,9 @@
 #include "query/agg_internal.h"
 
 #define ELEM "elem"
+/* A value tuple's type that the decoder reads from the key's first byte
+ * (typed paths whose key tells the form: see ch_typed). */
+#define TYPE_FROM_KEY 255
 /* The element position of an unwound value that is not an array. */
 #define ELEM_WHOLE "4294967295"
 
@@ -351,6 +354,23 @@ static void group_expr(struct aq *q, const struct agg_key *k)
     }
 }
 
+/* The typed columns a path is read from, if any (as facet() decides). */
+static const struct ch_typed *key_typed(const struct aq *q,
+                                        const struct agg_path *p)
+{
+    if (q->req->unwind && (p->from_element || p->above_element))
+        return NULL;
+    return ch_layout_find(&q->layout, p->path);
+}
+
+/* Whether a path's values are told by their sort keys alone. */
+static bool typed_by_key(const struct aq *q, const struct agg_path *p)
+{
+    const struct ch_typed *t = key_typed(q, p);
+
+    return t != NULL && t->key_decides;
+}
+
 static void key_columns(struct aq *q, int i)
 {
     const struct agg_key *k = &q->req->keys[i];
@@ -362,9 +382,15 @@ static void key_columns(struct aq *q, int i)
         return;
     }
     /* The key's sort key, and the type and JSON of its first row (equal
-     * values may differ in form: 1 and 1.0). */
+     * values may differ in form: 1 and 1.0). Where the key tells the
+     * form (typed paths but numbers), the key alone. */
     buf_adds(&q->sql, "hex(");
     group_expr(q, k);
+    if (typed_by_key(q, &k->field)) {
+        ch_sql_printf(&q->sql, "), (toUInt8(%d), '')", TYPE_FROM_KEY);
+        q->ncols += 2;
+        return;
+    }
     ch_sql_printf(&q->sql, "), argMinIf((toUInt8(");
     facet(q, &k->field, CHF_TYPE);
     buf_adds(&q->sql, "), ");
@@ -414,6 +440,14 @@ static void sum_columns(struct aq *q, const struct agg_metric *m)
     ch_sql_printf(b, "sumIf(bitShiftRight(%s, 32), %s AND %s = %d), "
                      "sumIf(bitAnd(%s, 4294967295), %s AND %s = %d), ",
                   i, q->valid, t, CHT_INT, i, q->valid, t, CHT_INT);
+    const struct ch_typed *typed = key_typed(q, &m->field);
+    if (typed != NULL && typed->ints_only) {
+        /* No doubles: their columns are zeros. */
+        ch_sql_printf(b, "0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "
+                         "countIf(%s AND %s = %d)",
+                      q->valid, t, CHT_INT);
+        goto out;
+    }
     for (int sign = CHX_POSITIVE; sign <= CHX_NEGATIVE; sign++) {
         for (int c = 0; c < 4; c++) {
             buf_adds(b, "sumIf(toUInt64(");
@@ -443,6 +477,11 @@ static void metric_columns(struct aq *q, int j)
     q->metrics[j].at = q->ncols;
     switch (m->fn) {
     case AGG_COUNT:
+        if (m->field.path == NULL && !q->req->unwind) {
+            buf_adds(b, "count()");
+            q->ncols++;
+            return;
+        }
         buf_adds(b, "countIf(");
         if (m->field.path != NULL) {
             cond_begin(q);
@@ -469,6 +508,18 @@ static void metric_columns(struct aq *q, int j)
         return;
     case AGG_MIN:
     case AGG_MAX:
+        if (typed_by_key(q, &m->field)) {
+            /* Equal keys are equal values: the key alone. */
+            ch_sql_printf(b, "(toUInt8(%d), hex(%s(", TYPE_FROM_KEY,
+                          m->fn == AGG_MIN ? "minIf" : "maxIf");
+            facet(q, &m->field, CHF_SKEY);
+            buf_adds(b, ", ");
+            cond_begin(q);
+            present_value(q, &m->field);
+            buf_adds(b, ")), '')");
+            q->ncols++;
+            return;
+        }
         /* The least (greatest) value; of equal ones, the first. */
         buf_adds(b, m->fn == AGG_MIN ? "argMinIf(" : "argMaxIf(");
         value_tuple(q, &m->field);
@@ -652,8 +703,8 @@ static void unwind_positions(struct aq *q)
 
     buf_adds(&at, q->req->unwind);
     buf_adds(&at, "#0");
-    buf_adds(&idx, "indexOf(val.at, ");
-    ch_sql_string(&idx, at.data, at.len);
+    buf_adds(&idx, "indexOf(val.h, ");
+    ch_sql_name_hash(&idx, at.data, at.len);
     buf_adds(&idx, ")");
     buf_release(&at);
     ch_sql_printf(b, "if(%s = 0 OR val.crossed[%s] != 0, emptyArrayUInt32(), "
@@ -726,7 +777,12 @@ static void tail_sql(struct aq *q)
             buf_adds(s, ", ");
         group_expr(q, &req->keys[i]);
     }
-    ch_sql_printf(s, " WITH TOTALS HAVING countIf(%s) > 0", q->valid);
+    /* Groups of padding rows only (objects without elements) go, and
+     * the one row a GROUP BY on constants makes of no rows at all. */
+    if (req->unwind)
+        ch_sql_printf(s, " WITH TOTALS HAVING countIf(%s) > 0", q->valid);
+    else
+        buf_adds(s, " WITH TOTALS HAVING count() > 0");
     for (int i = 0; q->push_having && i < req->nhaving; i++) {
         buf_adds(s, " AND ");
         having_expr(q, &req->having[i]);
@@ -750,7 +806,7 @@ static void tail_sql(struct aq *q)
 /* The statement. The select list and the tail come first (they name the
  * paths that become bindings), then FROM with the bindings. */
 static int build_sql(struct aq *q, const struct catalog_bucket *b,
-                     struct err *e)
+                     const struct ch_read *how, struct err *e)
 {
     const struct agg_request *req = q->req;
     struct buf head = BUF_INIT, tail = BUF_INIT, where = BUF_INIT;
@@ -764,7 +820,8 @@ static int build_sql(struct aq *q, const struct catalog_bucket *b,
         metric_columns(q, j);
         buf_adds(&q->sql, ", ");
     }
-    ch_sql_printf(&q->sql, "countIf(%s), %s", q->valid,
+    ch_sql_printf(&q->sql, "%s%s%s, %s", req->unwind ? "countIf(" : "",
+                  req->unwind ? q->valid : "count()", req->unwind ? ")" : "",
                   req->unwind ? "uniqExact(object_id)" : "count()");
     q->ncols += 2;
     head = q->sql;
@@ -780,8 +837,7 @@ static int build_sql(struct aq *q, const struct catalog_bucket *b,
     buf_adds(&q->sql, "SELECT ");
     buf_add(&q->sql, head.data, head.len);
     buf_adds(&q->sql, " FROM ");
-    ch_table_dist(&q->sql, q->ch, b->id);
-    buf_adds(&q->sql, " FINAL");
+    ch_from(&q->sql, q->ch, b->id, how);
     bindings_sql(q);
     buf_adds(&q->sql, " WHERE " CH_LIVE " AND ");
     buf_add(&q->sql, where.data, where.len);
@@ -855,6 +911,26 @@ static void merge_dates(const bson_iter_t *json, const bson_iter_t *key,
 }
 
 /* A value from (type, hex sort key, json) into the arena. */
+/* The type of a typed path's value from its key's rank: numbers there
+ * are integers (key_decides excludes number and float). */
+static int64_t type_from_rank(uint8_t rank)
+{
+    switch (rank) {
+    case CHR_NULL:
+        return CHT_NULL;
+    case CHR_NUMBER:
+        return CHT_INT;
+    case CHR_STRING:
+        return CHT_STRING;
+    case CHR_BOOL:
+        return CHT_BOOL;
+    case CHR_DATE:
+        return CHT_DATE;
+    default:
+        return CHT_OTHER;
+    }
+}
+
 static int decode_value(struct agg_ctx *c, const bson_iter_t *tuple,
                         bson_value_t *out)
 {
@@ -878,6 +954,8 @@ static int decode_value(struct agg_ctx *c, const bson_iter_t *tuple,
     if (t == 0 || hexn == 0)
         return 0;
     rc = unhex(hex, hexn, &key);
+    if (rc == 0 && t == TYPE_FROM_KEY)
+        t = type_from_rank(key.len > 0 ? (uint8_t)key.data[0] : 0);
     bson_value_t v;
     if (rc == 0)
         rc = ch_key_decode((const uint8_t *)key.data, key.len,
@@ -1254,11 +1332,14 @@ int ch_aggregate(struct backend *be, const struct backend_req *r,
                              : "(-created, rid)";
     plan_pushdown(&q);
 
-    int rc = build_sql(&q, b, e);
+    struct ch_read how;
+    ch_read_begin(q.ch, b->id, true, &how);
+    int rc = build_sql(&q, b, &how, e);
     if (rc == 0) {
         settings(&q, &plan->lim, &s, groups, secs, memory);
         rc = ch_query(q.ch, NULL, q.sql.data, NULL, 0, &s, &ans, e);
     }
+    ch_read_end(q.ch, &how);
     if (rc == 0)
         rc = read_answer(&q, plan, &ans, res, e);
     if (rc == 0) {

@@ -27,7 +27,9 @@
 /* --- resolution -------------------------------------------------------- */
 
 /* The position of the val entry of path[0..n) at elem (0 when none);
- * suffix (SQL of a String, or NULL) follows the position. */
+ * suffix (SQL of a String, or NULL) follows the position. Entries are
+ * found by the hash of their name (val.h): docs/clickhouse.md says why
+ * that is exact enough. */
 static void index_of(struct buf *out, const char *path, size_t n,
                      const char *elem, const char *suffix)
 {
@@ -37,15 +39,15 @@ static void index_of(struct buf *out, const char *path, size_t n,
     buf_addc(&at, '#');
     if (strcmp(elem, "0") == 0 && suffix == NULL) {
         buf_addc(&at, '0');
-        buf_adds(out, "indexOf(val.at, ");
-        ch_sql_string(out, at.data, at.len);
+        buf_adds(out, "indexOf(val.h, ");
+        ch_sql_name_hash(out, at.data, at.len);
     } else {
-        buf_adds(out, "indexOf(val.at, concat(");
+        buf_adds(out, "indexOf(val.h, sipHash64(concat(");
         ch_sql_string(out, at.data, at.len);
         ch_sql_printf(out, ", toString(%s)", elem);
         if (suffix != NULL)
             ch_sql_printf(out, ", %s", suffix);
-        buf_adds(out, ")");
+        buf_adds(out, "))");
     }
     buf_adds(out, ")");
     buf_release(&at);
@@ -181,8 +183,8 @@ void ch_typed_sql(struct buf *out, const struct ch_typed *t,
 
 /* --- filters ----------------------------------------------------------- */
 
-/* Lambda variables of one nesting level: cand.path, step, type, skey,
- * num, id, up, walk, chain. */
+/* Lambda variables of one nesting level: cand.h (the path's hash), step,
+ * type, skey, num, id, up, walk, chain. */
 struct vars {
     char p[192], s[192], t[192], k[192], n[192], i[192], u[192], w[192],
         c[192];
@@ -455,7 +457,7 @@ static void exists_at(struct fctx *c, const char *rel, size_t len,
         ch_sql_printf(c->out, "arrayExists((%s, %s, %s) -> %s = ", v->p, v->t,
                       v->k, v->p);
     c->wide[c->depth] = wide;
-    ch_sql_string(c->out, p.data, p.len);
+    ch_sql_name_hash(c->out, p.data, p.len);
     if (c->scope != NULL)
         ch_sql_printf(c->out, " AND position(%s, concat('/', toString(%s), "
                               "'/')) > 0",
@@ -473,11 +475,11 @@ static void exists_begin(struct fctx *c, const struct fnode *n,
 static void exists_end(struct fctx *c)
 {
     if (c->wide[c->depth])
-        buf_adds(c->out, ", cand.path, cand.step, cand.type, cand.skey, "
+        buf_adds(c->out, ", cand.h, cand.step, cand.type, cand.skey, "
                          "cand.num, cand.id, cand.up, cand.walk, "
                          "cand.chain)");
     else
-        buf_adds(c->out, ", cand.path, cand.type, cand.skey)");
+        buf_adds(c->out, ", cand.h, cand.type, cand.skey)");
     c->depth--;
 }
 
@@ -514,8 +516,8 @@ static void reached(struct fctx *c, const struct fnode *n)
     if (c->scope == NULL) {
         struct buf p = BUF_INIT;
         full_path(c, n->path, strlen(n->path), &p);
-        buf_adds(c->out, "has(cand.path, ");
-        ch_sql_string(c->out, p.data, p.len);
+        buf_adds(c->out, "has(cand.h, ");
+        ch_sql_name_hash(c->out, p.data, p.len);
         buf_adds(c->out, ")");
         buf_release(&p);
         return;
@@ -555,8 +557,8 @@ static void missing(struct fctx *c, const struct fnode *n)
             buf_adds(c->out, "NOT ");
             struct buf p = BUF_INIT;
             full_path(c, path, next, &p);
-            buf_adds(c->out, "has(cand.path, ");
-            ch_sql_string(c->out, p.data, p.len);
+            buf_adds(c->out, "has(cand.h, ");
+            ch_sql_name_hash(c->out, p.data, p.len);
             buf_adds(c->out, ")");
             buf_release(&p);
         } else if (end == 0) {

@@ -5,7 +5,8 @@
  * Every read is a SELECT ... FINAL over the Distributed table with
  * is_deleted = 0 in WHERE, so that it sees the latest version of each
  * object and nothing deleted (WHERE runs after FINAL's merge; PREWHERE,
- * which would run before it, is never used). Rows come back in
+ * which would run before it, is never used). Lists leave FINAL out
+ * while the bucket holds no superseded live row (clickhouse_final.c). Rows come back in
  * RowBinary; the stored JSON (doc) is read with Tally's JSON reader,
  * and created_at / updated_at become dates again, so that a document read
  * back is the document that was stored.
@@ -326,8 +327,8 @@ static void after_cursor(const struct backend_list *l, struct buf *sql)
 }
 
 static int page_sql(struct ch *ch, const struct catalog_bucket *b,
-                    const struct backend_list *l, struct buf *sql,
-                    struct err *e)
+                    const struct backend_list *l, const struct ch_read *how,
+                    struct buf *sql, struct err *e)
 {
     buf_adds(sql, "SELECT doc, created, object_id, ");
     if (l->sort_field != NULL) {
@@ -338,8 +339,7 @@ static int page_sql(struct ch *ch, const struct catalog_bucket *b,
         buf_adds(sql, "toUInt8(0), ''");
     }
     buf_adds(sql, " FROM ");
-    ch_table_dist(sql, ch, b->id);
-    buf_adds(sql, " FINAL");
+    ch_from(sql, ch, b->id, how);
     int rc = list_where(ch, l, sql, e);
     if (rc != 0)
         return rc;
@@ -411,7 +411,8 @@ static int read_page(struct list_mem *m, struct backend_list *l,
  * their first object). As in the embedded store, an unsorted list counts
  * from its cursor on (the embedded scan starts there). */
 static int list_stats(struct ch *ch, const struct catalog_bucket *b,
-                      struct backend_list *l, struct err *e)
+                      struct backend_list *l, const struct ch_read *how,
+                      struct err *e)
 {
     struct buf sql = BUF_INIT, ans = BUF_INIT;
 
@@ -420,8 +421,7 @@ static int list_stats(struct ch *ch, const struct catalog_bucket *b,
     ch_sql_printf(&sql, " = %d, toUInt64(", CHT_ARRAY);
     ch_resolve_sql(&sql, "blobs", "0", 0, CHF_NUM);
     buf_adds(&sql, "), 0)), min((created, object_id)) AS first FROM ");
-    ch_table_dist(&sql, ch, b->id);
-    buf_adds(&sql, " FINAL");
+    ch_from(&sql, ch, b->id, how);
     int rc = list_where(ch, l, &sql, e);
     if (rc != 0) {
         buf_release(&sql);
@@ -466,19 +466,22 @@ int ch_object_list(struct backend *be, const struct backend_req *r,
     struct ch *ch = (struct ch *)be;
     struct list_mem *m = calloc(1, sizeof(*m));
     struct buf sql = BUF_INIT, ans = BUF_INIT;
+    struct ch_read how;
 
     (void)r;
     if (m == NULL)
         return err_set(e, ERR_NOMEM, "out of memory");
     l->owned = m;
     l->release = list_release;
-    int rc = page_sql(ch, b, l, &sql, e);
+    ch_read_begin(ch, b->id, true, &how);
+    int rc = page_sql(ch, b, l, &how, &sql, e);
     if (rc == 0)
         rc = ch_query(ch, NULL, sql.data, NULL, 0, NULL, &ans, e);
     if (rc == 0)
         rc = read_page(m, l, &ans, e);
     if (rc == 0 && l->include_total)
-        rc = list_stats(ch, b, l, e);
+        rc = list_stats(ch, b, l, &how, e);
+    ch_read_end(ch, &how);
     l->rows = m->rows;
     buf_release(&sql);
     buf_release(&ans);

@@ -34,6 +34,7 @@
  * integer or float form.
  */
 #include <math.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,9 +46,9 @@
 const char CH_INSERT_COLUMNS[] =
     "object_id, rid, bucket_id, version, is_deleted, status, key_prefix, "
     "created, created_at, updated, updated_at, size, doc, strs, "
-    "val.at, val.crossed, val.type, val.skey, val.json, "
+    "val.at, val.h, val.crossed, val.type, val.skey, val.json, "
     "val.num, val.inum, val.ms, val.fk, val.f3, val.f2, val.f1, val.f0, "
-    "cand.path, cand.step, cand.type, cand.skey, cand.num, cand.id, "
+    "cand.path, cand.h, cand.step, cand.type, cand.skey, cand.num, cand.id, "
     "cand.up, cand.walk, cand.chain";
 
 /* --- sort keys --------------------------------------------------------- */
@@ -523,6 +524,24 @@ static void put_datetime(struct buf *out, int64_t ms)
 }
 
 /* --- path entries ------------------------------------------------------ */
+
+uint64_t ch_name_hash(const char *s, size_t n)
+{
+    static const unsigned char key[crypto_shorthash_siphash24_KEYBYTES];
+    unsigned char h[crypto_shorthash_siphash24_BYTES];
+    uint64_t x = 0;
+
+    crypto_shorthash_siphash24(h, (const unsigned char *)s, n, key);
+    for (int i = 7; i >= 0; i--)
+        x = x << 8 | h[i];
+    return x;
+}
+
+void ch_sql_name_hash(struct buf *out, const char *s, size_t n)
+{
+    ch_sql_printf(out, "toUInt64(%llu)",
+                  (unsigned long long)ch_name_hash(s, n));
+}
 
 struct val_entry {
     size_t path, path_len;       /* in rows.text */
@@ -1057,26 +1076,41 @@ static void put_doc_string(struct buf *out, const bson_t *doc,
     put_string(out, s ? s : "", s ? n : 0);
 }
 
+/* An entry's name: "path#elem", "@unwound" after it for an ancestor. */
+static void val_name(struct buf *b, const struct rows *rw,
+                     const struct val_entry *v)
+{
+    const char *t = rw->text.data;
+
+    buf_reset(b);
+    buf_add(b, t + v->path, v->path_len);
+    buf_addf(b, "#%u", v->elem);
+    if (v->unwound_len > 0) {
+        buf_addc(b, '@');
+        buf_add(b, t + v->unwound, v->unwound_len);
+    }
+}
+
 static void put_vals(struct buf *out, const struct rows *rw)
 {
     const struct val_entry *v = rw->vals;
     const char *t = rw->text.data;
     size_t n = rw->nvals;
+    struct buf name = BUF_INIT;
 
     put_varint(out, n);
     for (size_t i = 0; i < n; i++) {
-        char at[16];
-        int an = snprintf(at, sizeof(at), "#%u", v[i].elem);
-        bool above = v[i].unwound_len > 0;
-        put_varint(out, v[i].path_len + (size_t)an +
-                            (above ? v[i].unwound_len + 1 : 0));
-        buf_add(out, t + v[i].path, v[i].path_len);
-        buf_add(out, at, (size_t)an);
-        if (above) {
-            buf_addc(out, '@');
-            buf_add(out, t + v[i].unwound, v[i].unwound_len);
-        }
+        val_name(&name, rw, &v[i]);
+        put_string(out, name.data ? name.data : "", name.len);
     }
+    put_varint(out, n);
+    for (size_t i = 0; i < n; i++) {
+        val_name(&name, rw, &v[i]);
+        put_le(out, ch_name_hash(name.data ? name.data : "", name.len), 8);
+    }
+    if (name.oom)
+        out->oom = true;
+    buf_release(&name);
     put_varint(out, n);
     for (size_t i = 0; i < n; i++)
         put_le(out, v[i].crossed, 1);
@@ -1117,6 +1151,9 @@ static void put_cands(struct buf *out, const struct rows *rw)
     put_varint(out, n);
     for (size_t i = 0; i < n; i++)
         put_string(out, t + c[i].path, c[i].path_len);
+    put_varint(out, n);
+    for (size_t i = 0; i < n; i++)
+        put_le(out, ch_name_hash(t + c[i].path, c[i].path_len), 8);
     put_varint(out, n);
     for (size_t i = 0; i < n; i++)
         put_le(out, c[i].step, 1);

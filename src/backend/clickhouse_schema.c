@@ -26,10 +26,10 @@ static const char columns[] =
     "is_deleted UInt8, status String, key_prefix Nullable(String), "
     "created Int64, created_at DateTime, updated Int64, "
     "updated_at DateTime, size UInt32, doc String, strs Array(String), "
-    "val Nested(at String, crossed UInt8, type UInt8, "
+    "val Nested(at String, h UInt64, crossed UInt8, type UInt8, "
     "skey String, json String, num Float64, inum Int64, ms Int64, "
     "fk UInt8, f3 UInt32, f2 UInt32, f1 UInt32, f0 UInt32), "
-    "cand Nested(path String, step UInt8, type UInt8, skey String, "
+    "cand Nested(path String, h UInt64, step UInt8, type UInt8, skey String, "
     "num Float64, id UInt32, up UInt32, walk UInt8, chain String)";
 
 /* --- the layout -------------------------------------------------------- */
@@ -51,7 +51,8 @@ static const struct {
 
 #define NFACETS (sizeof(facet_columns) / sizeof(facet_columns[0]))
 
-static void add_typed(struct ch_layout *l, const char *path)
+static void add_typed(struct ch_layout *l, const char *path,
+                      const char *type)
 {
     struct ch_typed *t;
     size_t k = 0;
@@ -70,6 +71,12 @@ static void add_typed(struct ch_layout *l, const char *path)
         t->name[k++] = word ? c : '_';
     }
     snprintf(t->name + k, sizeof(t->name) - k, "_%d", l->ntyped);
+    /* Declared values are checked and converted on write (document.c):
+     * integers stay integers, dates are dates; number and float take
+     * both integers and doubles. */
+    t->ints_only = strcmp(type, "integer") == 0;
+    t->key_decides = strcmp(type, "number") != 0 &&
+                     strcmp(type, "float") != 0;
     l->ntyped++;
 }
 
@@ -79,7 +86,7 @@ void ch_layout_of(const bson_t *bucket, struct ch_layout *out)
 
     memset(out, 0, sizeof(*out));
     for (size_t i = 0; i < sizeof(system_paths) / sizeof(system_paths[0]); i++)
-        add_typed(out, system_paths[i]);
+        add_typed(out, system_paths[i], "system");
     if (bucket == NULL || !bson_iter_init_find(&it, bucket, "bucket_schema") ||
         !BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &props) ||
         !bson_iter_find(&props, "properties") ||
@@ -101,7 +108,7 @@ void ch_layout_of(const bson_t *bucket, struct ch_layout *out)
                 continue;
             char path[300];
             snprintf(path, sizeof(path), "metadata.%s", name);
-            add_typed(out, path);
+            add_typed(out, path, type);
         }
     }
 }

@@ -59,6 +59,7 @@ struct wb {
     size_t nrows;
     struct known *known;
     size_t nknown, cap;
+    bool supersedes;             /* a row replaces a live one */
 };
 
 /* --- set-up ------------------------------------------------------------ */
@@ -147,11 +148,12 @@ static int unique_key(struct wb *wb, const bson_t *doc, struct buf *key,
  * the path reached through objects only, as bson_iter_find_descendant
  * reads it. */
 static void key_field_sql(struct buf *sql, const struct ch_layout *layout,
-                          const char *field)
+                          const char *field, bool exact)
 {
     char path[512];
     char at[520];
     const struct ch_typed *t;
+    struct buf idx = BUF_INIT;
 
     field_path(field, path, sizeof(path));
     t = ch_layout_find(layout, path);
@@ -159,12 +161,20 @@ static void key_field_sql(struct buf *sql, const struct ch_layout *layout,
         ch_sql_printf(sql, "if(%s__p = 1, %s__k, '')", t->name, t->name);
         return;
     }
+    /* WHERE finds candidates by the name's hash; the select list reads
+     * the key by the name itself, and the batch compares those. */
     snprintf(at, sizeof(at), "%s#0", path);
-    buf_adds(sql, "if(val.crossed[indexOf(val.at, ");
-    ch_sql_cstring(sql, at);
-    buf_adds(sql, ")] = 0, val.skey[indexOf(val.at, ");
-    ch_sql_cstring(sql, at);
-    buf_adds(sql, ")], '')");
+    buf_adds(&idx, exact ? "indexOf(val.at, " : "indexOf(val.h, ");
+    if (exact)
+        ch_sql_cstring(&idx, at);
+    else
+        ch_sql_name_hash(&idx, at, strlen(at));
+    buf_adds(&idx, ")");
+    ch_sql_printf(sql, "if(val.crossed[%s] = 0, val.skey[%s], '')",
+                  idx.data ? idx.data : "0", idx.data ? idx.data : "0");
+    if (idx.oom)
+        sql->oom = true;
+    buf_release(&idx);
 }
 
 /* --- what the batch knows ---------------------------------------------- */
@@ -276,7 +286,7 @@ static int prefetch(struct wb *wb, const char *const *ids, size_t nids,
     buf_adds(&sql, "SELECT object_id, version, doc");
     for (int f = 0; f < nf; f++) {
         buf_adds(&sql, ", ");
-        key_field_sql(&sql, &wb->layout, wb->fields[f]);
+        key_field_sql(&sql, &wb->layout, wb->fields[f], true);
     }
     buf_adds(&sql, " FROM ");
     ch_table_dist(&sql, ch, wb->bucket.id);
@@ -290,7 +300,7 @@ static int prefetch(struct wb *wb, const char *const *ids, size_t nids,
         buf_adds(&sql, " OR (");
         for (int f = 0; f < nf; f++) {
             buf_adds(&sql, f ? ", " : "");
-            key_field_sql(&sql, &wb->layout, wb->fields[f]);
+            key_field_sql(&sql, &wb->layout, wb->fields[f], false);
         }
         buf_adds(&sql, nf > 1 ? ") IN (" : ") IN (");
         for (size_t i = 0; i < nkeys; i++) {
@@ -378,7 +388,10 @@ static int put_row(struct wb *wb, const bson_t *doc, const struct buf *ukey,
 {
     const char *id = doc_id(doc);
     uint64_t version = next_version(wb->ch, wb->r->now_ms, above);
+    struct known *prev = by_id(wb, id);
 
+    if (prev != NULL && prev->live)
+        wb->supersedes = true;
     int rc = ch_row_encode(doc, &wb->layout, version, deleted, &wb->rows, e);
     if (rc != 0)
         return rc;
@@ -411,6 +424,8 @@ static int commit(struct wb *wb, struct err *e)
     ch_layout_columns(&wb->layout, false, &sql);
     buf_adds(&sql, ") FORMAT RowBinary");
     ch_settings_add(&s, "insert_distributed_sync", "1");
+    if (wb->supersedes)
+        ch_final_supersede(wb->ch, wb->bucket.id);
     int rc = ch_query(wb->ch, NULL, sql.data, wb->rows.data, wb->rows.len, &s,
                       NULL, e);
     buf_release(&sql);

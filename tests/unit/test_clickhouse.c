@@ -95,6 +95,15 @@ TEST(clickhouse_identifiers_and_bytes_are_quoted)
     buf_release(&b);
 }
 
+/* Entry names are looked up by hash in SQL (val.h, cand.h): the C hash
+ * must be ClickHouse's sipHash64(); the values are 18.16's answers. */
+TEST(clickhouse_name_hash_is_sipHash64)
+{
+    CHECK(ch_name_hash("abc", 3) == 4596069200710135518ull);
+    CHECK(ch_name_hash("metadata.views#0", 16) == 14157557643696777050ull);
+    CHECK(ch_name_hash("", 0) == 2202906307356721367ull);
+}
+
 /* --- sort keys ---------------------------------------------------------- */
 
 static int sign(int x)
