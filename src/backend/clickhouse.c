@@ -200,13 +200,14 @@ static int read_version(struct ch *ch, struct err *e)
 static int ch_bucket_prepare(struct backend *be, const char *bucket_id,
                              const bson_t *record, struct err *e)
 {
-    return ch_schema_create(self(be), bucket_id, record, e);
+    (void)record;
+    return ch_schema_create(self(be), bucket_id, e);
 }
 
 static void ch_bucket_drop(struct backend *be, const char *bucket_id)
 {
     ch_schema_drop(self(be), bucket_id);
-    ch_final_forget(self(be), bucket_id);
+    ch_state_forget(self(be), bucket_id);
 }
 
 /* Counts and bytes of the live objects; last upload is the latest write
@@ -217,20 +218,23 @@ static void ch_bucket_stats(struct backend *be, struct store_txn *rd,
 {
     struct ch *ch = self(be);
     struct buf sql = BUF_INIT, ans = BUF_INIT;
-    struct ch_read how;
     struct err e;
     int rc;
 
     (void)rd;
     err_init(&e);
-    ch_read_begin(ch, b->id, false, &how);
-    buf_adds(&sql, "SELECT count(), sum(size), intDiv(max(version), 1000) "
-                   "FROM ");
-    ch_from(&sql, ch, b->id, &how);
-    buf_adds(&sql, " WHERE " CH_LIVE " FORMAT TabSeparated");
-    rc = sql.oom ? ERR_NOMEM
-                 : ch_query(ch, NULL, sql.data, NULL, 0, NULL, &ans, &e);
-    ch_read_end(ch, &how);
+    struct ch_read *how = malloc(sizeof(*how));
+    rc = how == NULL ? ERR_NOMEM : ch_read_begin(ch, b->id, false, how, &e);
+    if (rc == 0) {
+        buf_adds(&sql, "SELECT count(), sum(size), "
+                       "intDiv(max(version), 1000) FROM ");
+        ch_from(&sql, ch, b->id, how);
+        buf_adds(&sql, " WHERE " CH_LIVE " FORMAT TabSeparated");
+        rc = sql.oom ? ERR_NOMEM
+                     : ch_query(ch, NULL, sql.data, NULL, 0, NULL, &ans, &e);
+        ch_read_end(ch, how);
+    }
+    free(how);
     if (rc == 0 && ans.data != NULL) {
         unsigned long long n = 0, bytes = 0;
         long long last = 0;
@@ -250,7 +254,7 @@ static void ch_free(struct backend *be)
     struct ch *ch = self(be);
 
     pthread_mutex_destroy(&ch->write_mu);
-    ch_final_free(ch);
+    ch_state_free(ch);
     free(ch);
 }
 
@@ -284,7 +288,7 @@ int backend_clickhouse_new(struct store *s, const char *url,
     ch->store = s;
     ch->lim = *lim;
     pthread_mutex_init(&ch->write_mu, NULL);
-    ch_final_init(ch);
+    ch_state_init(ch);
 
     int rc = parse_url(ch, url, nodes, sizeof(nodes), e);
     if (rc == 0)

@@ -8,10 +8,12 @@
  *                        identifiers, a small statement builder
  *   clickhouse_rows.c    a stored document as a table row: sort keys,
  *                        path entries, RowBinary
- *   clickhouse_schema.c  tables: layout, CREATE and DROP on every shard
+ *   clickhouse_schema.c  tables: CREATE, DROP and ADD COLUMN on every
+ *                        shard, and the columns a table has (its layout)
  *   clickhouse_write.c   create, batch, replace, change, delete, import
  *   clickhouse_read.c    read one object, lists
- *   clickhouse_final.c   when reads may leave FINAL out
+ *   clickhouse_state.c   what Tally knows of a bucket's table: its layout,
+ *                        whether reads may leave FINAL out
  *   clickhouse_agg.c     an aggregation request as one SELECT
  *
  * Layout and semantics: docs/clickhouse.md.
@@ -55,11 +57,11 @@ struct ch {
     pthread_mutex_t write_mu;
     uint64_t last_version;
 
-    /* Buckets whose tables hold no superseded live row (reads may leave
-     * FINAL out): clickhouse_final.c. */
-    pthread_mutex_t final_mu;
-    pthread_rwlock_t final_rw;
-    struct ch_final *finals;
+    /* Each bucket's layout and whether its table holds superseded live
+     * rows (clickhouse_state.c). */
+    pthread_mutex_t state_mu;
+    pthread_rwlock_t shape_rw;
+    struct ch_bucket *buckets;
 };
 
 /* --- clickhouse_http.c -------------------------------------------------- */
@@ -74,9 +76,9 @@ struct ch_settings {
 void ch_settings_add(struct ch_settings *s, const char *name,
                      const char *value);
 
-/* Runs sql on endpoint ep (NULL: the entry point). data (may be NULL) is
- * sent as the body after the query, which then goes in the URL (for
- * INSERT ... FORMAT RowBinary); otherwise the query is the body. The
+/* Runs sql on endpoint ep (NULL: the entry point). data (may be NULL)
+ * follows the query in the body, after a newline (for INSERT ... FORMAT
+ * RowBinary). The
  * answer is appended to out (may be NULL). Errors: ERR_UNAVAILABLE when
  * the server cannot be reached, ERR_TIMEOUT / ERR_LIMIT for ClickHouse's
  * limits, ERR_IO for any other exception (message from ClickHouse). */
@@ -110,22 +112,26 @@ void ch_table_dist(struct buf *out, const struct ch *ch, const char *bucket_id);
 
 /* --- the layout of a bucket's table ------------------------------------- */
 
-/* Paths with columns of their own ("typed" paths): the system fields and
- * the fields the bucket schema declares at the top of metadata with a
- * scalar type (string, integer, number, float, boolean, date,
- * datetime), whose value is one scalar, null or missing. Each holds the
- * same facets as a val entry, in columns <name>__p (present), __t, __k,
- * __n, __i, __d, __x and __c3..__c0: a filter, key or metric on such a
- * path reads them instead of searching the entries. */
+/* Paths with columns of their own ("typed" paths): the system fields, and
+ * each member of metadata the bucket's objects have held, from the first
+ * object that held it (promoted then: clickhouse_schema.c), up to
+ * CH_TYPED_MAX paths. Each holds what the path's val entry at the
+ * document holds, in columns <name>__p (present), __t, __k, __j, __n,
+ * __i, __d, __x and __c3..__c0, so that keys, metrics and (while it has
+ * held no container) filters read them instead of searching the entries.
+ * Marker columns record what kinds of values the path has held:
+ * <name>__hc (an array or object), __hi (an integer), __hd (a double). */
+/* TUNING: 64 typed paths is 768 columns: plenty for the handful of
+ * members aggregations read, and inserts write every typed column. */
 #define CH_TYPED_MAX 64
+/* TUNING: member names longer than this stay in the entries only (a
+ * column name spells the path out, three bytes for some characters). */
+#define CH_TYPED_PATH_MAX 72
 
 struct ch_typed {
-    char path[256];
-    char name[160];              /* column prefix, [A-Za-z0-9_] */
-    bool key_decides;            /* the sort key tells the value's type
-                                    and form (not so for numbers: 1 and
-                                    1.0 share a key) */
-    bool ints_only;              /* numbers are integers (integer) */
+    char path[CH_TYPED_PATH_MAX + 1];
+    char name[3 * CH_TYPED_PATH_MAX + 8]; /* column prefix */
+    bool held_container, held_int, held_double;
 };
 
 struct ch_layout {
@@ -133,13 +139,25 @@ struct ch_layout {
     int ntyped;
 };
 
-/* The layout of a bucket (its record: bucket_schema). */
-void ch_layout_of(const bson_t *bucket, struct ch_layout *out);
+/* Kinds of values, as markers record them (ch_row_encode reports them). */
+enum ch_kind {
+    CHK_CONTAINER = 1,
+    CHK_INT = 2,
+    CHK_DOUBLE = 4
+};
+
 const struct ch_typed *ch_layout_find(const struct ch_layout *l,
                                       const char *path);
-/* Appends ", <columns> <types>" (ddl) or ", <columns>" of the typed
- * paths. */
-void ch_layout_columns(const struct ch_layout *l, bool ddl, struct buf *out);
+/* Whether the key tells a value's type and form (not so when the path
+ * has held both integers and doubles, 1 and 1.0 sharing a key, or
+ * containers, whose numbers keep their form in the JSON only). */
+bool ch_typed_key_decides(const struct ch_typed *t);
+/* Whether numbers there are integers only (sums need no double parts). */
+bool ch_typed_ints_only(const struct ch_typed *t);
+/* Whether values there are scalars (filters may read the columns). */
+bool ch_typed_scalar_only(const struct ch_typed *t);
+/* Appends ", <columns>" of the typed paths (the insert's column list). */
+void ch_layout_columns(const struct ch_layout *l, struct buf *out);
 
 /* --- clickhouse_rows.c -------------------------------------------------- */
 
@@ -199,10 +217,15 @@ int64_t ch_date_of(const bson_value_t *v);
 
 /* Appends one row for doc (the stored document, a bucket's object) in
  * RowBinary, in the column order of CH_INSERT_COLUMNS then the layout's
- * typed columns. */
+ * typed columns; kinds (one per typed path, may be NULL) gain the kinds
+ * of the values found there. */
 int ch_row_encode(const bson_t *doc, const struct ch_layout *layout,
-                  uint64_t version, bool deleted, struct buf *out,
-                  struct err *e);
+                  uint64_t version, bool deleted, uint8_t *kinds,
+                  struct buf *out, struct err *e);
+
+/* Calls fn with each member name of doc's metadata. */
+void ch_metadata_names(const bson_t *doc,
+                       void (*fn)(void *arg, const char *name), void *arg);
 
 /* The 64-bit SipHash-2-4 (zero key) of an entry's name (val.at,
  * cand.path): ClickHouse's sipHash64(), stored beside the name (val.h,
@@ -217,9 +240,21 @@ extern const char CH_INSERT_COLUMNS[];
 /* --- clickhouse_schema.c ------------------------------------------------ */
 
 int ch_schema_start(struct ch *ch, struct err *e);
-int ch_schema_create(struct ch *ch, const char *bucket_id,
-                     const bson_t *record, struct err *e);
+int ch_schema_create(struct ch *ch, const char *bucket_id, struct err *e);
 void ch_schema_drop(struct ch *ch, const char *bucket_id);
+/* The layout of a bucket's table, from the columns of its Distributed
+ * table on the entry node. */
+int ch_schema_layout(struct ch *ch, const char *bucket_id,
+                     struct ch_layout *out, struct err *e);
+/* Adds typed columns for the paths (metadata.<name>) l lacks, while l
+ * has room, on every node; l follows. */
+int ch_schema_promote(struct ch *ch, const char *bucket_id,
+                      struct ch_layout *l, const char *const *paths,
+                      size_t n, struct err *e);
+/* Adds the marker columns of kinds (one per typed path of l) that l
+ * lacks, on every node; l follows. *changed tells whether any was. */
+int ch_schema_mark(struct ch *ch, const char *bucket_id, struct ch_layout *l,
+                   const uint8_t *kinds, bool *changed, struct err *e);
 
 /* --- clickhouse_write.c ------------------------------------------------- */
 
@@ -255,30 +290,41 @@ int ch_object_list(struct backend *be, const struct backend_req *r,
                    const struct catalog_bucket *b, struct backend_list *l,
                    struct err *e);
 
-/* --- clickhouse_final.c ------------------------------------------------ */
+/* --- clickhouse_state.c ------------------------------------------------ */
 
-/* How one read names its table: with FINAL, or without it while the read
- * holds the read side of final_rw (until ch_read_end). */
+/* What one read knows of the bucket's table: its layout, and whether it
+ * must name it with FINAL. A read holds the read side of shape_rw from
+ * ch_read_begin to ch_read_end, so that what it decided stays true
+ * while its query runs. */
 struct ch_read {
     bool final;
     bool locked;
+    struct ch_layout layout;
 };
 
-void ch_final_init(struct ch *ch);
-void ch_final_free(struct ch *ch);
-/* Decides how to read bucket_id; may_check lets a dirty bucket be
- * checked first (two counts, under the write lock: never while holding
- * write_mu or another ch_read). Every ch_read_begin has its ch_read_end. */
-void ch_read_begin(struct ch *ch, const char *bucket_id, bool may_check,
-                   struct ch_read *r);
+void ch_state_init(struct ch *ch);
+void ch_state_free(struct ch *ch);
+/* may_check lets a dirty bucket be checked first (two counts, under the
+ * write lock: never call while holding write_mu or another ch_read).
+ * Every ch_read_begin that returns 0 has its ch_read_end. */
+int ch_read_begin(struct ch *ch, const char *bucket_id, bool may_check,
+                  struct ch_read *r, struct err *e);
 void ch_read_end(struct ch *ch, struct ch_read *r);
 /* Appends the Distributed table's name and FINAL when the read needs it. */
 void ch_from(struct buf *sql, struct ch *ch, const char *bucket_id,
              const struct ch_read *r);
-/* Before inserting rows that supersede live ones (under write_mu). */
+
+/* Writes (under write_mu): the layout to encode rows with; then, before
+ * inserting, the layout with the paths and markers the rows needed
+ * (published: a change of markers waits for the reads in flight), and
+ * whether the rows supersede live ones. */
+int ch_write_layout(struct ch *ch, const char *bucket_id,
+                    struct ch_layout *out, struct err *e);
+void ch_write_publish(struct ch *ch, const char *bucket_id,
+                      const struct ch_layout *l, bool markers);
 void ch_final_supersede(struct ch *ch, const char *bucket_id);
 /* A bucket dropped. */
-void ch_final_forget(struct ch *ch, const char *bucket_id);
+void ch_state_forget(struct ch *ch, const char *bucket_id);
 
 /* --- clickhouse_expr.c -------------------------------------------------- */
 

@@ -69,7 +69,7 @@ struct binding {
 struct aq {
     struct ch *ch;
     const struct agg_request *req;
-    struct ch_layout layout;
+    const struct ch_layout *layout;  /* the read's (struct ch_read) */
     struct buf sql;
     struct col *keys, *metrics;
     int ncols;
@@ -119,7 +119,7 @@ static void facet(struct aq *q, const struct agg_path *p, enum ch_facet f)
     }
 
     /* Typed paths read their own columns. */
-    const struct ch_typed *t = ch_layout_find(&q->layout, p->path);
+    const struct ch_typed *t = ch_layout_find(q->layout, p->path);
     if (t != NULL) {
         ch_typed_sql(&q->sql, t, f);
         return;
@@ -360,7 +360,7 @@ static const struct ch_typed *key_typed(const struct aq *q,
 {
     if (q->req->unwind && (p->from_element || p->above_element))
         return NULL;
-    return ch_layout_find(&q->layout, p->path);
+    return ch_layout_find(q->layout, p->path);
 }
 
 /* Whether a path's values are told by their sort keys alone. */
@@ -368,7 +368,7 @@ static bool typed_by_key(const struct aq *q, const struct agg_path *p)
 {
     const struct ch_typed *t = key_typed(q, p);
 
-    return t != NULL && t->key_decides;
+    return t != NULL && ch_typed_key_decides(t);
 }
 
 static void key_columns(struct aq *q, int i)
@@ -441,7 +441,7 @@ static void sum_columns(struct aq *q, const struct agg_metric *m)
                      "sumIf(bitAnd(%s, 4294967295), %s AND %s = %d), ",
                   i, q->valid, t, CHT_INT, i, q->valid, t, CHT_INT);
     const struct ch_typed *typed = key_typed(q, &m->field);
-    if (typed != NULL && typed->ints_only) {
+    if (typed != NULL && ch_typed_ints_only(typed)) {
         /* No doubles: their columns are zeros. */
         ch_sql_printf(b, "0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "
                          "countIf(%s AND %s = %d)",
@@ -832,7 +832,7 @@ static int build_sql(struct aq *q, const struct catalog_bucket *b,
 
     err_path_key(&path, "body");
     err_path_key(&path, "filters");
-    int rc = ch_filter_sql(q->ch, req->filter, &q->layout, &where, &path, e);
+    int rc = ch_filter_sql(q->ch, req->filter, q->layout, &where, &path, e);
 
     buf_adds(&q->sql, "SELECT ");
     buf_add(&q->sql, head.data, head.len);
@@ -1303,7 +1303,12 @@ static void settings(const struct aq *q, const struct query_limits *lim,
                 (unsigned long long)(m < (1ull << 30) ? 1ull << 30 : m));
         ch_settings_add(s, "max_memory_usage", memory);
     }
-    (void)q;
+    /* TUNING: unwind repeats a row's entry arrays for each element (a
+     * few KB a row, times the elements): blocks of 65536 rows made a
+     * 200k-object unwind of blobs need over 1 GiB; 8192 rows keep a
+     * block's copies to tens of MB, at little cost in speed. */
+    if (q->req->unwind != NULL)
+        ch_settings_add(s, "max_block_size", "8192");
 }
 
 int ch_aggregate(struct backend *be, const struct backend_req *r,
@@ -1318,7 +1323,6 @@ int ch_aggregate(struct backend *be, const struct backend_req *r,
     char groups[32], secs[32], memory[32];
 
     (void)r;
-    ch_layout_of(&b->record, &q.layout);
     q.keys = arena_zalloc(plan->arena, (size_t)(req->nkeys + 1) *
                                            sizeof(*q.keys));
     q.metrics = arena_zalloc(plan->arena, (size_t)(req->nmetrics + 1) *
@@ -1332,14 +1336,19 @@ int ch_aggregate(struct backend *be, const struct backend_req *r,
                              : "(-created, rid)";
     plan_pushdown(&q);
 
-    struct ch_read how;
-    ch_read_begin(q.ch, b->id, true, &how);
-    int rc = build_sql(&q, b, &how, e);
+    struct ch_read *how = arena_zalloc(plan->arena, sizeof(*how));
+    if (how == NULL)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    int rc = ch_read_begin(q.ch, b->id, true, how, e);
+    if (rc != 0)
+        return rc;
+    q.layout = &how->layout;
+    rc = build_sql(&q, b, how, e);
     if (rc == 0) {
         settings(&q, &plan->lim, &s, groups, secs, memory);
         rc = ch_query(q.ch, NULL, q.sql.data, NULL, 0, &s, &ans, e);
     }
-    ch_read_end(q.ch, &how);
+    ch_read_end(q.ch, how);
     if (rc == 0)
         rc = read_answer(&q, plan, &ans, res, e);
     if (rc == 0) {

@@ -170,24 +170,22 @@ void ch_typed_sql(struct buf *out, const struct ch_typed *t,
 {
     static const char *const suffix[] = {
         [CHF_PRESENT] = "p", [CHF_TYPE] = "t", [CHF_SKEY] = "k",
-        [CHF_NUM] = "n",     [CHF_INUM] = "i", [CHF_MS] = "d",
-        [CHF_FK] = "x",      [CHF_F3] = "c3",  [CHF_F2] = "c2",
-        [CHF_F1] = "c1",     [CHF_F0] = "c0"};
+        [CHF_JSON] = "j",    [CHF_NUM] = "n",  [CHF_INUM] = "i",
+        [CHF_MS] = "d",      [CHF_FK] = "x",   [CHF_F3] = "c3",
+        [CHF_F2] = "c2",     [CHF_F1] = "c1",  [CHF_F0] = "c0"};
 
-    /* A typed path holds scalars only: no JSON. */
-    if (facet == CHF_JSON)
-        buf_adds(out, "''");
-    else
-        ch_sql_printf(out, "%s__%s", t->name, suffix[facet]);
+    ch_sql_printf(out, "%s__%s", t->name, suffix[facet]);
 }
 
 /* --- filters ----------------------------------------------------------- */
 
 /* Lambda variables of one nesting level: cand.h (the path's hash), step,
  * type, skey, num, id, up, walk, chain. */
+/* (A name fits a typed column's: 3 * CH_TYPED_PATH_MAX + 8 + "__x".) */
+#define VAR_MAX (3 * CH_TYPED_PATH_MAX + 16)
 struct vars {
-    char p[192], s[192], t[192], k[192], n[192], i[192], u[192], w[192],
-        c[192];
+    char p[VAR_MAX], s[VAR_MAX], t[VAR_MAX], k[VAR_MAX], n[VAR_MAX],
+        i[VAR_MAX], u[VAR_MAX], w[VAR_MAX], c[VAR_MAX];
 };
 
 struct fctx {
@@ -483,15 +481,18 @@ static void exists_end(struct fctx *c)
     c->depth--;
 }
 
-/* The typed columns of the node's path, when it has them and is read
- * from the document (a typed path holds one scalar, null or missing:
- * reached when present, missing otherwise, never an array). */
+/* The typed columns of the node's path, when it has them, is read from
+ * the document and has only held scalars (then it holds one scalar, null
+ * or missing: reached when present, missing otherwise, never an array). */
 static const struct ch_typed *typed_of(const struct fctx *c,
                                        const struct fnode *n)
 {
+    const struct ch_typed *t;
+
     if (c->scope != NULL || c->prefix != NULL)
         return NULL;
-    return ch_layout_find(c->layout, n->path);
+    t = ch_layout_find(c->layout, n->path);
+    return t != NULL && ch_typed_scalar_only(t) ? t : NULL;
 }
 
 /* Variables naming the typed columns, for cand_test(). */

@@ -61,6 +61,29 @@ void ch_settings_add(struct ch_settings *s, const char *name,
     }
 }
 
+/* A request body in parts, sent one after the other without copying. */
+struct body {
+    struct {
+        const char *p;
+        size_t n;
+    } part[3];
+};
+
+static size_t body_read(char *out, size_t size, size_t n, void *arg)
+{
+    struct body *b = arg;
+    size_t room = size * n, done = 0;
+
+    for (int i = 0; i < 3 && done < room; i++) {
+        size_t take = b->part[i].n < room - done ? b->part[i].n : room - done;
+        memcpy(out + done, b->part[i].p, take);
+        b->part[i].p += take;
+        b->part[i].n -= take;
+        done += take;
+    }
+    return done;
+}
+
 static size_t collect(char *p, size_t size, size_t n, void *arg)
 {
     buf_add(arg, p, size * n);
@@ -78,7 +101,6 @@ static void add_param(struct buf *url, CURL *h, const char *name,
 }
 
 static void build_url(struct ch *ch, const struct ch_endpoint *ep, CURL *h,
-                      const char *sql, bool sql_in_url,
                       const struct ch_settings *s, struct buf *url)
 {
     buf_addf(url, "http://%s:%u/?", ep->host, ep->port);
@@ -96,8 +118,6 @@ static void build_url(struct ch *ch, const struct ch_endpoint *ep, CURL *h,
     for (int i = 0; s != NULL && i + 1 < s->n; i += 2)
         add_param(url, h, s->pairs[i], s->pairs[i + 1],
                   strlen(s->pairs[i + 1]));
-    if (sql_in_url)
-        add_param(url, h, "query", sql, strlen(sql));
 }
 
 int ch_error_code(const char *text)
@@ -167,7 +187,7 @@ int ch_query(struct ch *ch, const struct ch_endpoint *ep, const char *sql,
         return err_set(e, ERR_NOMEM, "out of memory (curl handle)");
     if (ep == NULL)
         ep = &ch->entry;
-    build_url(ch, ep, h, sql, data != NULL, s, &url);
+    build_url(ch, ep, h, s, &url);
 
     /* No "Expect: 100-continue": ClickHouse does not answer it, and curl
      * would wait a second before each large body. */
@@ -176,10 +196,18 @@ int ch_query(struct ch *ch, const struct ch_endpoint *ep, const char *sql,
     curl_easy_reset(h);
     curl_easy_setopt(h, CURLOPT_URL, url.data);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
+    /* With data: the statement, a newline, then the data, all in the
+     * body (an INSERT naming hundreds of columns does not fit in a URL;
+     * ClickHouse starts the data after the first newline that follows
+     * FORMAT). */
+    struct body b = {{{sql, strlen(sql)},
+                      {"\n", data != NULL ? 1 : 0},
+                      {data, data != NULL ? data_len : 0}}};
     curl_easy_setopt(h, CURLOPT_POST, 1L);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, data != NULL ? data : sql);
+    curl_easy_setopt(h, CURLOPT_READFUNCTION, body_read);
+    curl_easy_setopt(h, CURLOPT_READDATA, &b);
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE,
-                     (curl_off_t)(data != NULL ? data_len : strlen(sql)));
+                     (curl_off_t)(b.part[0].n + b.part[1].n + b.part[2].n));
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &answer);
     curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);

@@ -243,16 +243,15 @@ static void make_tie(struct backend_row *row, int64_t created,
 
 /* WHERE: live, filtered, searched. */
 static int list_where(struct ch *ch, const struct backend_list *l,
-                      struct buf *sql, struct err *e)
+                      const struct ch_layout *layout, struct buf *sql,
+                      struct err *e)
 {
     struct err_path path = {0};
-    struct ch_layout layout;
 
-    ch_layout_of(l->bucket, &layout);
     err_path_key(&path, "body");
     err_path_key(&path, "filters");
     buf_adds(sql, " WHERE " CH_LIVE " AND ");
-    int rc = ch_filter_sql(ch, l->filter, &layout, sql, &path, e);
+    int rc = ch_filter_sql(ch, l->filter, layout, sql, &path, e);
     if (rc == 0 && l->search != NULL && l->search[0] != '\0') {
         buf_adds(sql, " AND ");
         ch_search_sql(sql, l->search);
@@ -261,14 +260,12 @@ static int list_where(struct ch *ch, const struct backend_list *l,
 }
 
 /* A facet of the sort field: its typed columns, or its entries. */
-static void sort_facet(const struct backend_list *l, struct buf *sql,
+static void sort_facet(const struct backend_list *l,
+                       const struct ch_layout *layout, struct buf *sql,
                        enum ch_facet f)
 {
-    struct ch_layout layout;
-    const struct ch_typed *t;
+    const struct ch_typed *t = ch_layout_find(layout, l->sort_field);
 
-    ch_layout_of(l->bucket, &layout);
-    t = ch_layout_find(&layout, l->sort_field);
     if (t != NULL)
         ch_typed_sql(sql, t, f);
     else
@@ -276,17 +273,19 @@ static void sort_facet(const struct backend_list *l, struct buf *sql,
 }
 
 /* A missing sort value sorts as null: its key is the null key. */
-static void sort_key_sql(const struct backend_list *l, struct buf *sql)
+static void sort_key_sql(const struct backend_list *l,
+                         const struct ch_layout *layout, struct buf *sql)
 {
     buf_adds(sql, "if(");
-    sort_facet(l, sql, CHF_PRESENT);
+    sort_facet(l, layout, sql, CHF_PRESENT);
     buf_adds(sql, ", ");
-    sort_facet(l, sql, CHF_SKEY);
+    sort_facet(l, layout, sql, CHF_SKEY);
     ch_sql_printf(sql, ", '\\x%02x')", CHR_NULL);
 }
 
 /* After the cursor: (sort key in the asked direction, created, id). */
-static void after_cursor(const struct backend_list *l, struct buf *sql)
+static void after_cursor(const struct backend_list *l,
+                         const struct ch_layout *layout, struct buf *sql)
 {
     struct buf k = BUF_INIT;
     int64_t created = 0;
@@ -311,11 +310,11 @@ static void after_cursor(const struct backend_list *l, struct buf *sql)
     } else {
         ch_key_encode(&k, l->cursor_value);
         buf_adds(sql, "(");
-        sort_key_sql(l, sql);
+        sort_key_sql(l, layout, sql);
         buf_adds(sql, l->sort_desc ? " < " : " > ");
         ch_sql_bytes(sql, k.data, k.len);
         buf_adds(sql, " OR (");
-        sort_key_sql(l, sql);
+        sort_key_sql(l, layout, sql);
         buf_adds(sql, " = ");
         ch_sql_bytes(sql, k.data, k.len);
         buf_adds(sql, " AND ");
@@ -330,23 +329,25 @@ static int page_sql(struct ch *ch, const struct catalog_bucket *b,
                     const struct backend_list *l, const struct ch_read *how,
                     struct buf *sql, struct err *e)
 {
+    const struct ch_layout *layout = &how->layout;
+
     buf_adds(sql, "SELECT doc, created, object_id, ");
     if (l->sort_field != NULL) {
-        sort_facet(l, sql, CHF_TYPE);
+        sort_facet(l, layout, sql, CHF_TYPE);
         buf_adds(sql, ", ");
-        sort_key_sql(l, sql);
+        sort_key_sql(l, layout, sql);
     } else {
         buf_adds(sql, "toUInt8(0), ''");
     }
     buf_adds(sql, " FROM ");
     ch_from(sql, ch, b->id, how);
-    int rc = list_where(ch, l, sql, e);
+    int rc = list_where(ch, l, &how->layout, sql, e);
     if (rc != 0)
         return rc;
-    after_cursor(l, sql);
+    after_cursor(l, &how->layout, sql);
     buf_adds(sql, " ORDER BY ");
     if (l->sort_field != NULL) {
-        sort_key_sql(l, sql);
+        sort_key_sql(l, layout, sql);
         buf_adds(sql, l->sort_desc ? " DESC, " : " ASC, ");
     }
     ch_sql_printf(sql, "created, object_id LIMIT %llu",
@@ -422,13 +423,13 @@ static int list_stats(struct ch *ch, const struct catalog_bucket *b,
     ch_resolve_sql(&sql, "blobs", "0", 0, CHF_NUM);
     buf_adds(&sql, "), 0)), min((created, object_id)) AS first FROM ");
     ch_from(&sql, ch, b->id, how);
-    int rc = list_where(ch, l, &sql, e);
+    int rc = list_where(ch, l, &how->layout, &sql, e);
     if (rc != 0) {
         buf_release(&sql);
         return rc;
     }
     if (l->sort_field == NULL)
-        after_cursor(l, &sql);
+        after_cursor(l, &how->layout, &sql);
     buf_adds(&sql, " GROUP BY status ORDER BY first FORMAT RowBinary");
     rc = ch_query(ch, NULL, sql.data, NULL, 0, NULL, &ans, e);
 
@@ -466,22 +467,28 @@ int ch_object_list(struct backend *be, const struct backend_req *r,
     struct ch *ch = (struct ch *)be;
     struct list_mem *m = calloc(1, sizeof(*m));
     struct buf sql = BUF_INIT, ans = BUF_INIT;
-    struct ch_read how;
+    struct ch_read *how = malloc(sizeof(*how));
 
     (void)r;
-    if (m == NULL)
+    if (m == NULL || how == NULL) {
+        free(m);
+        free(how);
         return err_set(e, ERR_NOMEM, "out of memory");
+    }
     l->owned = m;
     l->release = list_release;
-    ch_read_begin(ch, b->id, true, &how);
-    int rc = page_sql(ch, b, l, &how, &sql, e);
-    if (rc == 0)
-        rc = ch_query(ch, NULL, sql.data, NULL, 0, NULL, &ans, e);
-    if (rc == 0)
-        rc = read_page(m, l, &ans, e);
-    if (rc == 0 && l->include_total)
-        rc = list_stats(ch, b, l, &how, e);
-    ch_read_end(ch, &how);
+    int rc = ch_read_begin(ch, b->id, true, how, e);
+    if (rc == 0) {
+        rc = page_sql(ch, b, l, how, &sql, e);
+        if (rc == 0)
+            rc = ch_query(ch, NULL, sql.data, NULL, 0, NULL, &ans, e);
+        if (rc == 0)
+            rc = read_page(m, l, &ans, e);
+        if (rc == 0 && l->include_total)
+            rc = list_stats(ch, b, l, how, e);
+        ch_read_end(ch, how);
+    }
+    free(how);
     l->rows = m->rows;
     buf_release(&sql);
     buf_release(&ans);

@@ -662,9 +662,10 @@ static void add_val(struct rows *rw, const char *path, size_t plen,
     value_facets(rw, en, v);
 }
 
-/* The typed columns of the layout: each path's facets at the document. */
+/* The typed columns of the layout: each path's facets at the document
+ * (what its val entry at the document holds), and the kinds found. */
 static void put_typed(struct buf *out, struct rows *rw, const bson_iter_t *root,
-                      const struct ch_layout *layout)
+                      const struct ch_layout *layout, uint8_t *kinds)
 {
     for (int i = 0; layout != NULL && i < layout->ntyped; i++) {
         struct val_entry en;
@@ -678,10 +679,18 @@ static void put_typed(struct buf *out, struct rows *rw, const bson_iter_t *root,
                                      &v) == 0;
         if (present)
             value_facets(rw, &en, &v);
+        if (present && kinds != NULL)
+            kinds[i] |= en.type == CHT_ARRAY || en.type == CHT_OBJECT
+                            ? CHK_CONTAINER
+                        : en.type == CHT_INT    ? CHK_INT
+                        : en.type == CHT_DOUBLE ? CHK_DOUBLE
+                                                : 0;
         put_le(out, present, 1);
         put_le(out, present ? en.type : 0, 1);
         put_string(out, present ? rw->text.data + en.key : "",
                    present ? en.key_len : 0);
+        put_string(out, present ? rw->text.data + en.json : "",
+                   present ? en.json_len : 0);
         put_double(out, en.num);
         put_le(out, (uint64_t)en.inum, 8);
         put_le(out, (uint64_t)en.ms, 8);
@@ -689,6 +698,17 @@ static void put_typed(struct buf *out, struct rows *rw, const bson_iter_t *root,
         for (int c = 0; c < 4; c++)
             put_le(out, en.f[c], 4);
     }
+}
+
+void ch_metadata_names(const bson_t *doc,
+                       void (*fn)(void *arg, const char *name), void *arg)
+{
+    bson_iter_t it, md;
+
+    if (bson_iter_init_find(&it, doc, "metadata") &&
+        BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &md))
+        while (bson_iter_next(&md))
+            fn(arg, bson_iter_key(&md));
 }
 
 /* The steps of the filter walk (cand.step). */
@@ -1230,8 +1250,8 @@ static void rows_release(struct rows *rw)
 }
 
 int ch_row_encode(const bson_t *doc, const struct ch_layout *layout,
-                  uint64_t version, bool deleted, struct buf *out,
-                  struct err *e)
+                  uint64_t version, bool deleted, uint8_t *kinds,
+                  struct buf *out, struct err *e)
 {
     struct rows rw = {.doc = doc};
     struct walk w = {.rw = &rw};
@@ -1260,7 +1280,7 @@ int ch_row_encode(const bson_t *doc, const struct ch_layout *layout,
     buf_add(out, strs.data, strs.len);
     put_vals(out, &rw);
     put_cands(out, &rw);
-    put_typed(out, &rw, &root, layout);
+    put_typed(out, &rw, &root, layout, kinds);
 
     int rc = rw.oom || rw.text.oom || json.oom || strs.oom || out->oom ||
              w.path.oom || w.chain.oom;

@@ -45,6 +45,14 @@ struct known {
     bool live;
 };
 
+/* A row to insert (encoded at commit, once the layout has every path the
+ * batch's objects hold). */
+struct pending {
+    bson_t *doc;
+    uint64_t version;
+    bool deleted;
+};
+
 struct wb {
     struct ch *ch;
     const struct backend_req *r;
@@ -55,10 +63,10 @@ struct wb {
     struct objects_bucket ob;
     const char *fields[UNIQUE_FIELDS_MAX];
     enum ingest_policy policy;
-    struct buf rows;             /* RowBinary */
-    size_t nrows;
     struct known *known;
     size_t nknown, cap;
+    struct pending *pend;        /* rows to insert, encoded at commit */
+    size_t npend, cap_pend;
     bool supersedes;             /* a row replaces a live one */
 };
 
@@ -78,7 +86,7 @@ static int wb_open(struct wb *wb, struct ch *ch, const struct backend_req *r,
     if (rc == 0) {
         objects_bucket_from(&wb->bucket, &wb->ob, wb->fields,
                             UNIQUE_FIELDS_MAX);
-        ch_layout_of(&wb->bucket.record, &wb->layout);
+        rc = ch_write_layout(ch, wb->bucket.id, &wb->layout, e);
     }
     if (rc == 0 && with_policy)
         rc = ingest_policy_for(&wb->bucket, r->policy, &wb->policy, e);
@@ -93,7 +101,9 @@ static void wb_close(struct wb *wb)
         bson_destroy(wb->known[i].doc);
     }
     free(wb->known);
-    buf_release(&wb->rows);
+    for (size_t i = 0; i < wb->npend; i++)
+        bson_destroy(wb->pend[i].doc);
+    free(wb->pend);
     if (wb->t_open)
         store_read_end(&wb->t);
     wb->t_open = false;
@@ -392,10 +402,21 @@ static int put_row(struct wb *wb, const bson_t *doc, const struct buf *ukey,
 
     if (prev != NULL && prev->live)
         wb->supersedes = true;
-    int rc = ch_row_encode(doc, &wb->layout, version, deleted, &wb->rows, e);
-    if (rc != 0)
-        return rc;
-    wb->nrows++;
+    if (wb->npend == wb->cap_pend) {
+        size_t cap = wb->cap_pend ? wb->cap_pend * 2 : 16;
+        struct pending *p = realloc(wb->pend, cap * sizeof(*p));
+        if (p == NULL)
+            return err_set(e, ERR_NOMEM, "out of memory");
+        wb->pend = p;
+        wb->cap_pend = cap;
+    }
+    struct pending *row = &wb->pend[wb->npend];
+    row->doc = bson_copy(doc);
+    if (row->doc == NULL)
+        return err_set(e, ERR_NOMEM, "out of memory");
+    row->version = version;
+    row->deleted = deleted;
+    wb->npend++;
     struct known *k = known_add(wb, id, strlen(id));
     if (k == NULL)
         return err_set(e, ERR_NOMEM, "out of memory");
@@ -409,26 +430,101 @@ static int put_row(struct wb *wb, const bson_t *doc, const struct buf *ukey,
     return 0;
 }
 
+/* The metadata members of the batch's rows, as paths (once each). */
+struct names {
+    char **paths;
+    size_t n, cap;
+    bool oom;
+};
+
+static void add_name(void *arg, const char *name)
+{
+    struct names *ns = arg;
+    char path[CH_TYPED_PATH_MAX + 16];
+
+    /* A dotted member name is not the path it spells. */
+    if (strchr(name, '.') != NULL || strlen(name) > CH_TYPED_PATH_MAX)
+        return;
+    snprintf(path, sizeof(path), "metadata.%s", name);
+    for (size_t i = 0; i < ns->n; i++)
+        if (strcmp(ns->paths[i], path) == 0)
+            return;
+    if (ns->n == ns->cap) {
+        size_t cap = ns->cap ? ns->cap * 2 : 16;
+        char **p = realloc(ns->paths, cap * sizeof(*p));
+        if (p == NULL) {
+            ns->oom = true;
+            return;
+        }
+        ns->paths = p;
+        ns->cap = cap;
+    }
+    ns->paths[ns->n] = strdup(path);
+    if (ns->paths[ns->n] == NULL)
+        ns->oom = true;
+    else
+        ns->n++;
+}
+
+/* Typed columns for the members the rows hold that have none yet (while
+ * there is room: clickhouse_schema.c). */
+static int promote(struct wb *wb, struct err *e)
+{
+    struct names ns = {0};
+    int rc = 0;
+
+    if (wb->layout.ntyped < CH_TYPED_MAX)
+        for (size_t i = 0; i < wb->npend; i++)
+            ch_metadata_names(wb->pend[i].doc, add_name, &ns);
+    if (ns.oom)
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+    int before = wb->layout.ntyped;
+    if (rc == 0 && ns.n > 0)
+        rc = ch_schema_promote(wb->ch, wb->bucket.id, &wb->layout,
+                               (const char *const *)ns.paths, ns.n, e);
+    if (rc == 0 && wb->layout.ntyped != before)
+        ch_write_publish(wb->ch, wb->bucket.id, &wb->layout, false);
+    for (size_t i = 0; i < ns.n; i++)
+        free(ns.paths[i]);
+    free(ns.paths);
+    return rc;
+}
+
 static int commit(struct wb *wb, struct err *e)
 {
-    struct buf sql = BUF_INIT;
+    struct buf sql = BUF_INIT, rows = BUF_INIT;
     struct ch_settings s = {0};
+    uint8_t kinds[CH_TYPED_MAX] = {0};
+    bool marked = false;
 
-    if (wb->nrows == 0)
+    if (wb->npend == 0)
         return 0;
-    if (wb->rows.oom)
-        return err_set(e, ERR_NOMEM, "out of memory");
-    buf_adds(&sql, "INSERT INTO ");
-    ch_table_dist(&sql, wb->ch, wb->bucket.id);
-    ch_sql_printf(&sql, " (%s", CH_INSERT_COLUMNS);
-    ch_layout_columns(&wb->layout, false, &sql);
-    buf_adds(&sql, ") FORMAT RowBinary");
-    ch_settings_add(&s, "insert_distributed_sync", "1");
-    if (wb->supersedes)
-        ch_final_supersede(wb->ch, wb->bucket.id);
-    int rc = ch_query(wb->ch, NULL, sql.data, wb->rows.data, wb->rows.len, &s,
-                      NULL, e);
+    int rc = promote(wb, e);
+    for (size_t i = 0; rc == 0 && i < wb->npend; i++)
+        rc = ch_row_encode(wb->pend[i].doc, &wb->layout, wb->pend[i].version,
+                           wb->pend[i].deleted, kinds, &rows, e);
+    if (rc == 0)
+        rc = ch_schema_mark(wb->ch, wb->bucket.id, &wb->layout, kinds,
+                            &marked, e);
+    if (rc == 0 && marked)
+        ch_write_publish(wb->ch, wb->bucket.id, &wb->layout, true);
+    if (rc == 0 && rows.oom)
+        rc = err_set(e, ERR_NOMEM, "out of memory");
+    if (rc == 0) {
+        buf_adds(&sql, "INSERT INTO ");
+        ch_table_dist(&sql, wb->ch, wb->bucket.id);
+        ch_sql_printf(&sql, " (%s", CH_INSERT_COLUMNS);
+        ch_layout_columns(&wb->layout, &sql);
+        buf_adds(&sql, ") FORMAT RowBinary");
+        ch_settings_add(&s, "insert_distributed_sync", "1");
+        if (wb->supersedes)
+            ch_final_supersede(wb->ch, wb->bucket.id);
+        rc = sql.oom ? err_set(e, ERR_NOMEM, "out of memory")
+                     : ch_query(wb->ch, NULL, sql.data, rows.data, rows.len,
+                                &s, NULL, e);
+    }
     buf_release(&sql);
+    buf_release(&rows);
     return rc;
 }
 

@@ -251,6 +251,74 @@ def test_reads_see_every_write_with_or_without_final(cluster, bucket):
     assert groups() == {"a": {"n": 7, "s": 42}, "b": {"n": 2, "s": 100}}
 
 
+def test_members_get_columns_and_keep_their_meaning(cluster, bucket):
+    """Members of metadata get columns of their own when first written
+    (clickhouse_schema.c); filters read them while they have held only
+    scalars, keys read the key alone while it tells the value's form.
+    Later values (an array, a double beside integers) change that for
+    every later request, and answers stay the embedded store's."""
+    c, bid = bucket
+
+    def count(filters):
+        r = c.post(objects(bid) + "/list?include_total=true",
+                   json={"filters": filters})
+        assert r.status_code == 200, r.text
+        return r.json()["pagination"]["total"]
+
+    def groups(field):
+        r = aggregate(c, bid, {"group_by": [{"field": field}], "aggregations": [
+            {"function": "count", "alias": "n"},
+            {"function": "max", "field": field, "alias": "top"}],
+            "sort_by": "n", "sort_direction": "desc"})
+        assert r.status_code == 200, r.text
+        return [(g["group"][field], g["metrics"]["n"], g["metrics"]["top"])
+                for g in r.json()["results"]]
+
+    assert c.post(objects(bid) + "/batch", json={"objects": [
+        {"metadata": {"t": "x", "n": 1}}, {"metadata": {"t": "y", "n": 1}},
+        {"metadata": {"t": "x", "n": 2}}]}).json()["succeeded_count"] == 3
+    names = clickhouse(cluster, "SELECT name FROM system.columns WHERE "
+                       "database = 'tally' AND table = 'objects_%s' "
+                       "FORMAT TabSeparated" % bid).split()
+    assert {"f_metadata_2Et__k", "f_metadata_2En__k",
+            "f_metadata_2En__hi"} <= set(names)
+    assert "f_metadata_2En__hd" not in names
+    assert count({"metadata.t": "x"}) == 2
+    assert groups("metadata.n") == [(1, 2, 1), (2, 1, 2)]
+
+    # An array: filters go back to the entries (an array holds "x").
+    c.post(objects(bid), json={"metadata": {"t": ["x", "z"], "n": 1.0}})
+    assert count({"metadata.t": "x"}) == 3
+    assert count({"metadata.t": {"$size": 2}}) == 1
+    # 1 and 1.0 are one group, shown as the first written.
+    assert groups("metadata.n") == [(1, 3, 1), (2, 1, 2)]
+    assert groups("metadata.t")[0] == ("x", 2, "x")
+
+    # Past the columns' room, members stay in the entries only.
+    wide = {"m%02d" % i: i for i in range(80)}
+    r = c.post(objects(bid), json={"metadata": wide})
+    assert r.status_code == 200, r.text
+    for field in ("metadata.m00", "metadata.m79"):
+        assert count({field: {"$gte": 0}}) == 1
+        assert groups(field) == [(None, 4, None), (int(field[-2:]), 1,
+                                                  int(field[-2:]))]
+
+
+def test_rows_whose_first_byte_is_white_space(bucket):
+    """Rows follow the INSERT statement in the body, after a newline; a
+    row starts with its object_id's length, which may be the byte of a
+    tab, newline, carriage return or space (9, 10, 13, 32)."""
+    c, bid = bucket
+    ids = ["obj_" + "w" * (n - 4) for n in (9, 10, 13, 32)]
+    for oid in ids:
+        r = c.post(objects(bid) + "/import", data=json.dumps(
+            {"object_id": oid, "metadata": {"n": len(oid)}}),
+            headers={"Content-Type": "application/x-ndjson"})
+        assert r.status_code == 200 and r.json()["imported"] == 1, r.text
+        got = c.get(objects(bid) + "/" + oid)
+        assert got.status_code == 200 and got.json()["metadata"]["n"] == len(oid)
+
+
 # --- tables, restarts, configuration --------------------------------------
 
 def tables(cluster, node):
