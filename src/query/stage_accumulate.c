@@ -20,8 +20,8 @@
  * are charged to the request's memory budget (max_memory_bytes), checked
  * at every insertion; so is the buffer where min, max and last keep a
  * built value, reused as the value is replaced. The group count is
- * checked against max_groups when a group is created. Either limit stops the run with ERR_LIMIT: a partial
- * answer is never returned.
+ * checked against max_groups when a group is created. Either limit stops
+ * the run with ERR_LIMIT: a partial answer is never returned.
  *
  * Sums and averages add exactly (sum.h), so that their result does not
  * depend on the order of the rows: a sum stays an integer while every
