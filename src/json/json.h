@@ -18,10 +18,11 @@
  * the byte offset where the text stopped making sense.
  *
  * Writer. Appends JSON to a struct buf. Dates become RFC 3339 UTC strings
- * with milliseconds (null outside the years 0000-9999); doubles use the shortest form that reads back to the
- * same double, with ".0" kept on integral values so that clients see a
- * float; NaN and infinities become null. Output is always valid UTF-8:
- * an invalid byte from a damaged document is written as U+FFFD.
+ * with milliseconds (null outside the years 0000-9999); doubles use the
+ * shortest form that reads back to the same double, with ".0" kept on
+ * integral values so that clients see a float; NaN and infinities become
+ * null. Output is always valid UTF-8: an invalid byte from a damaged
+ * document is written as U+FFFD.
  */
 #ifndef TALLY_JSON_JSON_H
 #define TALLY_JSON_JSON_H

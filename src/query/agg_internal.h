@@ -178,6 +178,14 @@ int stage_accumulate_row(struct agg_table *t, const struct agg_row *row,
 int stage_accumulate_fold(struct agg_table *t, const bson_value_t *keys,
                           const struct agg_acc *accs,
                           struct agg_group **into);
+/* Adds a group whose keys the caller knows to be new, without a lookup;
+ * a table that adopted groups is not folded into afterwards. */
+int stage_accumulate_adopt(struct agg_table *t, const bson_value_t *keys,
+                           const struct agg_acc *accs,
+                           struct agg_group **into);
+/* Merges accumulators of a later part of the rows into a group. */
+int stage_accumulate_merge(struct agg_table *t, struct agg_group *into,
+                           const struct agg_acc *accs);
 /* The table's groups so far, in order of birth (index). */
 void agg_table_groups(struct agg_table *t, struct agg_group ***groups,
                       size_t *n);

@@ -20,8 +20,8 @@
  * are charged to the request's memory budget (max_memory_bytes), checked
  * at every insertion; so is the buffer where min, max and last keep a
  * built value, reused as the value is replaced. The group count is
- * checked against max_groups when a group is created. Either limit stops the run with ERR_LIMIT: a partial
- * answer is never returned.
+ * checked against max_groups when a group is created. Either limit stops
+ * the run with ERR_LIMIT: a partial answer is never returned.
  *
  * Sums and averages add exactly (sum.h), so that their result does not
  * depend on the order of the rows: a sum stays an integer while every
@@ -56,6 +56,7 @@ struct agg_table {
     size_t n, cap;
     uint32_t *slots;
     size_t nslots;
+    bool unhashed;           /* groups were adopted: no lookups any more */
 };
 
 /* --- collected values -------------------------------------------------- */
@@ -391,7 +392,7 @@ static struct agg_group *group_new(struct agg_table *t, uint64_t h,
     return g;
 }
 
-static int add_group(struct agg_table *t, struct agg_group *g, size_t slot)
+static int append_group(struct agg_table *t, struct agg_group *g)
 {
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 64;
@@ -403,8 +404,16 @@ static int add_group(struct agg_table *t, struct agg_group *g, size_t slot)
     }
     g->index = (uint32_t)t->n;
     t->groups[t->n++] = g;
-    t->slots[slot] = (uint32_t)t->n;
     return 0;
+}
+
+static int add_group(struct agg_table *t, struct agg_group *g, size_t slot)
+{
+    int rc = append_group(t, g);
+
+    if (rc == 0)
+        t->slots[slot] = (uint32_t)t->n;
+    return rc;
 }
 
 /* The group of keys, created when new. */
@@ -590,26 +599,56 @@ void stage_accumulate_close(struct agg_table *t)
     free(t);
 }
 
+int stage_accumulate_merge(struct agg_table *t, struct agg_group *into,
+                           const struct agg_acc *accs)
+{
+    struct agg_ctx *c = t->c;
+
+    for (int i = 0; i < c->req->nmetrics; i++) {
+        int rc = agg_acc_merge(c, &c->req->metrics[i], &into->accs[i],
+                               &accs[i]);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
 int stage_accumulate_fold(struct agg_table *t, const bson_value_t *keys,
                           const struct agg_acc *accs,
                           struct agg_group **into)
 {
     struct agg_ctx *c = t->c;
     bool built[64] = {false};
-    struct agg_group *g;
 
     if (c->req->nkeys > 64)
         return err_set(c->e, ERR_INTERNAL, "too many group keys to fold");
-    g = find_group(t, keys, built);
-    if (g == NULL)
-        return c->e->code;
-    *into = g;
-    for (int i = 0; i < c->req->nmetrics; i++) {
-        int rc = agg_acc_merge(c, &c->req->metrics[i], &g->accs[i], &accs[i]);
-        if (rc != 0)
-            return rc;
-    }
-    return 0;
+    if (t->unhashed)
+        return err_set(c->e, ERR_INTERNAL, "folding into an adopting table");
+    *into = find_group(t, keys, built);
+    return *into == NULL ? (int)c->e->code : stage_accumulate_merge(t, *into,
+                                                                   accs);
+}
+
+int stage_accumulate_adopt(struct agg_table *t, const bson_value_t *keys,
+                           const struct agg_acc *accs,
+                           struct agg_group **into)
+{
+    struct agg_ctx *c = t->c;
+    bool built[64] = {false};
+
+    if (c->req->nkeys > 64)
+        return err_set(c->e, ERR_INTERNAL, "too many group keys to adopt");
+    if (c->lim->max_groups && t->n >= c->lim->max_groups)
+        return err_set(c->e, ERR_LIMIT,
+                       "the request makes more than max_groups (%llu) "
+                       "groups; add a filter, group by fewer or coarser "
+                       "keys, or raise --agg-max-groups",
+                       (unsigned long long)c->lim->max_groups);
+    t->unhashed = true;
+    *into = group_new(t, 0, keys, built);
+    if (*into == NULL || append_group(t, *into) != 0)
+        return err_set(c->e, ERR_NOMEM, "out of memory aggregating");
+    return stage_accumulate_merge(t, *into, accs);
 }
 
 void agg_table_groups(struct agg_table *t, struct agg_group ***groups,

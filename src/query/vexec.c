@@ -376,8 +376,8 @@ static bool row_live(const struct cc_view *v, uint32_t r)
 
 static int run_units(struct vthread *th, uint32_t n)
 {
-    int rc = vexec_assign_groups(th, n);
-    return rc == 0 ? vexec_fold_batch(th, n) : rc;
+    int rc = vexec_assign_groups(th, &n);
+    return rc == 0 && n > 0 ? vexec_fold_batch(th, n) : rc;
 }
 
 /* Turns the selected rows into units (elements, when unwinding) and runs
@@ -418,7 +418,8 @@ static int run_chunk(struct vthread *th, uint32_t first, uint32_t end)
     for (uint32_t r = first; r < end; r++)
         if (row_live(&th->p->view, r))
             sel[n++] = r;
-    th->scanned += n;
+    if (th->part == 0) /* threads that split by key all read every row */
+        th->scanned += n;
     if (th->p->filter != NULL && n > 0) {
         uint32_t kept = 0;
         eval_node(th->p, th->p->filter, sel, n, ok);
@@ -427,7 +428,8 @@ static int run_chunk(struct vthread *th, uint32_t first, uint32_t end)
                 sel[kept++] = sel[i];
         n = kept;
     }
-    th->matched += n;
+    if (th->part == 0)
+        th->matched += n;
     return n > 0 ? run_rows(th, sel, n) : 0;
 }
 
@@ -516,6 +518,7 @@ static int run_threads(struct vplan *p, struct agg_plan *plan,
                            : 0;
     uint32_t nrows = p->view.nrows;
     uint32_t chunks = (nrows + CC_CHUNK - 1) / CC_CHUNK;
+    bool by_key = nthreads > 1 && vexec_split_by_key(p);
 
     for (int t = 0; t < nthreads; t++) {
         if (thread_init(&th[t], p, plan, memory, deadline) != 0)
@@ -523,8 +526,12 @@ static int run_threads(struct vplan *p, struct agg_plan *plan,
         uint32_t c0 = (uint32_t)((uint64_t)chunks * (uint64_t)t / nthreads);
         uint32_t c1 = (uint32_t)((uint64_t)chunks * (uint64_t)(t + 1) /
                                  nthreads);
-        th[t].row_begin = c0 * CC_CHUNK;
-        th[t].row_end = c1 * CC_CHUNK < nrows ? c1 * CC_CHUNK : nrows;
+        th[t].row_begin = by_key ? 0 : c0 * CC_CHUNK;
+        th[t].row_end = by_key ? nrows
+                        : c1 * CC_CHUNK < nrows ? c1 * CC_CHUNK
+                                                : nrows;
+        th[t].part = by_key ? t : 0;
+        th[t].nparts = by_key ? nthreads : 1;
     }
     workq_run_all(nthreads > 1 ? env->workers : NULL, (size_t)nthreads,
                   thread_main, th);

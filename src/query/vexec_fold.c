@@ -692,23 +692,58 @@ static void compose(struct vthread *th, uint64_t g, struct agg_acc *out)
     }
 }
 
+/* Group g of thread th into the table: paired by dense index when every
+ * thread's groups have one (pairs[at]: table index + 1), else by keys. */
+static int fold_group(struct vthread *th, uint64_t g, struct agg_table *table,
+                      uint32_t *pairs, const struct agg_acc *accs,
+                      struct agg_group **into)
+{
+    const struct vgroup *vg = &th->groups[g];
+
+    if (pairs == NULL)
+        return stage_accumulate_fold(table, vg->keys, accs, into);
+    if (pairs[vg->dense_at] == 0) {
+        int rc = stage_accumulate_adopt(table, vg->keys, accs, into);
+        if (rc == 0)
+            pairs[vg->dense_at] = (*into)->index + 1;
+        return rc;
+    }
+
+    struct agg_group **groups;
+    size_t n;
+    agg_table_groups(table, &groups, &n);
+    *into = groups[pairs[vg->dense_at] - 1];
+    return stage_accumulate_merge(table, *into, accs);
+}
+
+/* Pairs by dense index when every thread can (no lookup by keys), else
+ * NULL. */
+static uint32_t *dense_pairs(const struct vthread *th, int nthreads)
+{
+    for (int t = 0; t < nthreads; t++)
+        if (!th[t].all_dense || th[t].direct_size != th[0].direct_size)
+            return NULL;
+    return calloc(th[0].direct_size, sizeof(uint32_t));
+}
+
 int vexec_fold_merge(struct vthread *th, int nthreads,
                      struct agg_table *table, struct agg_ctx *c)
 {
     struct final_codes fc = {0};
     struct agg_acc *accs = calloc((size_t)th->p->req->nmetrics + 1,
                                   sizeof(*accs));
+    uint32_t *pairs = dense_pairs(th, nthreads);
     int rc = accs == NULL ? ERR_NOMEM : 0;
 
     for (int t = 0; t < nthreads && rc == 0; t++)
         for (uint64_t g = 1; g <= th[t].ngroups && rc == 0; g++) {
             struct agg_group *into;
             compose(&th[t], g, accs);
-            rc = stage_accumulate_fold(table, th[t].groups[g].keys, accs,
-                                       &into);
+            rc = fold_group(&th[t], g, table, pairs, accs, &into);
             if (rc == 0)
                 rc = unite_codes(&th[t], &fc, g, into);
         }
+    free(pairs);
     free(accs);
     if (rc == 0)
         rc = apply_codes(&th[0], &fc, table, c);

@@ -24,6 +24,12 @@
  * whose keys could make more goes through the tuple map. */
 #define DIRECT_MAX ((uint64_t)1 << 21)
 
+/* TUNING: from 16384 possible groups up, threads split the groups rather
+ * than the rows: each reads every row's keys (a few ns a row) but folds
+ * only its own groups, and no group is merged across threads, which cost
+ * Q7 of the bench (50,000 users) more than the scan. */
+#define KEY_SPLIT_MIN_SLOTS 16384
+
 #define MS_PER_DAY 86400000
 
 /* --- atoms ------------------------------------------------------------- */
@@ -428,9 +434,9 @@ static void key_indexes(struct vthread *th, int ki, uint32_t n)
     }
 }
 
-/* The dense slot of unit i's tuple, or NULL when an index is past its
- * key's bound. */
-static uint32_t *direct_slot(struct vthread *th, uint32_t i)
+/* The dense slot of unit i's tuple (its index in *at), or NULL when an
+ * index is past its key's bound. */
+static uint32_t *direct_slot(struct vthread *th, uint32_t i, uint64_t *at_out)
 {
     const struct agg_request *req = th->p->req;
     uint64_t at = 0;
@@ -441,6 +447,7 @@ static uint32_t *direct_slot(struct vthread *th, uint32_t i)
             return NULL;
         at += idx * th->stride[k];
     }
+    *at_out = at;
     if (at < th->direct_size)
         return &th->direct[at];
     if (!th->direct_grows || at >= DIRECT_MAX)
@@ -480,8 +487,8 @@ static bool packed_tuple(const struct vthread *th, uint32_t i, uint64_t *out)
 static uint32_t group_of_unit(struct vthread *th, uint32_t i)
 {
     const struct agg_request *req = th->p->req;
-    uint32_t *slot = th->direct != NULL ? direct_slot(th, i) : NULL;
-    uint64_t tuple;
+    uint64_t at = 0, tuple;
+    uint32_t *slot = th->direct != NULL ? direct_slot(th, i, &at) : NULL;
 
     if (slot == NULL) {
         if (!packed_tuple(th, i, &tuple)) {
@@ -501,6 +508,14 @@ static uint32_t group_of_unit(struct vthread *th, uint32_t i)
         key_index(th, k, unit, &keys[k]);
     }
     *slot = new_group(th, keys);
+    if (*slot != 0) {
+        /* Dense indexes mean the same keys in every thread (dictionary
+         * codes, parts, labels): the merge pairs groups by them. */
+        bool dense = th->direct != NULL && !th->direct_grows &&
+                     slot == &th->direct[at];
+        th->groups[*slot].dense_at = dense ? at : VGROUP_NOT_DENSE;
+        th->all_dense &= dense;
+    }
     return *slot;
 }
 
@@ -520,10 +535,46 @@ static inline uint32_t known_direct(const struct vthread *th, uint32_t i)
     return th->direct[at];
 }
 
-int vexec_assign_groups(struct vthread *th, uint32_t n)
+/* The thread that owns unit i's group when threads split by key. */
+static int owner_of(const struct vthread *th, uint32_t i)
+{
+    uint64_t at = 0, tuple;
+
+    for (int k = 0; k < th->p->req->nkeys; k++) {
+        uint64_t idx = th->key_index[k][i];
+        if (idx >= th->p->keys[k].bound)
+            return packed_tuple(th, i, &tuple)
+                       ? (int)((tuple * 0x9e3779b97f4a7c15ULL >> 32) %
+                               (uint64_t)th->nparts)
+                       : 0;
+        at += idx * th->stride[k];
+    }
+    return (int)(at % (uint64_t)th->nparts);
+}
+
+/* Keeps the units whose groups this thread owns, in order. */
+static uint32_t keep_own_units(struct vthread *th, uint32_t n)
+{
+    int nkeys = th->p->req->nkeys;
+    uint32_t kept = 0;
+
+    for (uint32_t i = 0; i < n; i++) {
+        if (owner_of(th, i) != th->part)
+            continue;
+        th->unit_row[kept] = th->unit_row[i];
+        th->unit_elem[kept] = th->unit_elem[i];
+        for (int k = 0; k < nkeys; k++)
+            th->key_index[k][kept] = th->key_index[k][i];
+        kept++;
+    }
+    return kept;
+}
+
+int vexec_assign_groups(struct vthread *th, uint32_t *count)
 {
     const struct agg_request *req = th->p->req;
     bool dense = th->direct != NULL && !th->direct_grows;
+    uint32_t n = *count;
 
     for (int k = 0; k < req->nkeys; k++) {
         key_indexes(th, k, n);
@@ -531,6 +582,8 @@ int vexec_assign_groups(struct vthread *th, uint32_t n)
             if (th->key_index[k][i] == 0)
                 return err_set(&th->e, ERR_NOMEM, "out of memory");
     }
+    if (th->nparts > 1)
+        *count = n = keep_own_units(th, n);
     for (uint32_t i = 0; i < n; i++) {
         uint32_t g = dense ? known_direct(th, i) : 0;
         if (g == 0 && (g = group_of_unit(th, i)) == 0)
@@ -631,6 +684,26 @@ bool vexec_prepare_ranges(struct vplan *p, struct arena *a)
     return true;
 }
 
+/* The slots of a dense table for the request's keys: the product of
+ * their bounds, or 0 when a key is unbounded or the product too large. */
+static uint64_t dense_size(const struct vplan *p)
+{
+    uint64_t size = 1;
+
+    for (int k = 0; k < p->req->nkeys; k++) {
+        uint64_t bound = p->keys[k].bound;
+        if (bound == 0 || bound > DIRECT_MAX / size)
+            return 0;
+        size *= bound;
+    }
+    return size;
+}
+
+bool vexec_split_by_key(const struct vplan *p)
+{
+    return dense_size(p) >= KEY_SPLIT_MIN_SLOTS;
+}
+
 /* A dense table when every key is bounded and the tuples fit; one that
  * grows for a single unbounded key; none otherwise. */
 static int direct_init(struct vthread *th)
@@ -651,6 +724,7 @@ static int direct_init(struct vthread *th)
         size *= bound;
     }
     th->direct_size = size;
+    th->all_dense = !th->direct_grows;
     th->direct = calloc(size, sizeof(*th->direct));
     return th->direct == NULL ? ERR_NOMEM : 0;
 }

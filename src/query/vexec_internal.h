@@ -157,9 +157,13 @@ struct vlane {
 
 #define LANE_SPILLED 0xff
 
+#define VGROUP_NOT_DENSE UINT64_MAX
+
 struct vgroup {
     bson_value_t *keys;
     struct agg_acc *accs;    /* NULL until a metric needs one */
+    uint64_t dense_at;       /* index in the dense table, or
+                                VGROUP_NOT_DENSE */
 };
 
 struct vthread {
@@ -168,6 +172,8 @@ struct vthread {
     struct arena arena;
     struct err e;
     uint32_t row_begin, row_end;
+    int part, nparts;        /* split by key: this thread's share of the
+                                groups (nparts 1: split by rows) */
     uint64_t scanned, matched;
     int rc;
 
@@ -182,6 +188,7 @@ struct vthread {
     uint32_t *direct;        /* dense index tuple -> group id */
     uint64_t direct_size;
     bool direct_grows;       /* one unbounded key: grown on demand */
+    bool all_dense;          /* every group has a dense index */
     uint32_t *gid;           /* per unit of the batch */
     uint32_t *unit_row, *unit_elem;
 
@@ -201,7 +208,13 @@ void vexec_prepare_keys(struct vplan *p);
 bool vexec_prepare_ranges(struct vplan *p, struct arena *a);
 int vexec_groups_init(struct vthread *th);
 void vexec_groups_release(struct vthread *th);
-int vexec_assign_groups(struct vthread *th, uint32_t n);
+/* Group ids for the batch's n units; when the threads split the groups
+ * between them, first drops the units of other threads' groups (*n
+ * shrinks). */
+int vexec_assign_groups(struct vthread *th, uint32_t *n);
+/* Whether threads should split the groups rather than the rows: many
+ * possible groups, each pairable by a dense index. */
+bool vexec_split_by_key(const struct vplan *p);
 
 /* vexec_fold.c */
 void vexec_prepare_metrics(struct vplan *p);

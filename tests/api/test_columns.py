@@ -173,6 +173,16 @@ THREADED_QUERIES = [
      "aggregations": [{"function": "count", "alias": "n"},
                       {"function": "max", "field": "created_at", "alias": "last"}],
      "filters": {"created_at": {"$gte": "2024-03-01"}}},
+    # Over 16384 possible groups: the threads split the groups, not the rows.
+    {"group_by": [{"field": "metadata.s"}, {"field": "metadata.g"}],
+     "aggregations": [{"function": "count", "alias": "n"},
+                      {"function": "first", "field": "metadata.m", "alias": "f"},
+                      {"function": "last", "field": "metadata.i", "alias": "l"},
+                      {"function": "sum", "field": "metadata.big", "alias": "big"},
+                      {"function": "min", "field": "metadata.m", "alias": "lo"},
+                      {"function": "push", "field": "metadata.h", "alias": "p"}],
+     "filters": {"metadata.i": {"$gte": -90}},
+     "sort_by": "n", "sort_direction": "desc"},
 ]
 
 

@@ -52,8 +52,8 @@ def c_routes():
     """(method, path) of every entry of the C route table."""
     with open(os.path.join(ROOT, "src", "api", "routes.c")) as f:
         text = f.read()
-    found = re.findall(r'\{\s*"(GET|POST|PUT|PATCH|DELETE)",\s*"([^"]+)"',
-                       text)
+    found = re.findall(r'(?:ROUTE|HEAVY|STREAM)\(\s*'
+                       r'"(GET|POST|PUT|PATCH|DELETE)",\s*"([^"]+)"', text)
     assert len(found) >= 20, "route table not understood"
     return {(m.lower(), template_key(p)) for m, p in found}
 
