@@ -76,6 +76,8 @@ static size_t body_read(char *out, size_t size, size_t n, void *arg)
 
     for (int i = 0; i < 3 && done < room; i++) {
         size_t take = b->part[i].n < room - done ? b->part[i].n : room - done;
+        if (take == 0)
+            continue;
         memcpy(out + done, b->part[i].p, take);
         b->part[i].p += take;
         b->part[i].n -= take;

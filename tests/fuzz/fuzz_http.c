@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "backend/backend.h"
 #include "base/clock.h"
 #include "fuzz_common.h"
 #include "http/http.h"
@@ -169,6 +170,7 @@ static void start_server(void)
     struct http_server *server;
     struct err e;
     size_t nroutes;
+    int rc;
 
     api.store = store;
     api.limits = (struct api_limits){.max_object_bytes = 64u << 10,
@@ -180,10 +182,12 @@ static void start_server(void)
                                       .max_memory_bytes = 256u << 10,
                                       .max_response_bytes = 1u << 20,
                                       .max_time_ms = 2000};
-    api_init(&api);
     err_init(&e);
+    rc = backend_embedded_new(store, NULL, &api.backend, &e);
+    FUZZ_ASSERT(rc == 0, "cannot make the backend: %s", e.msg);
+    api_init(&api);
     const struct http_route *routes = api_routes(&nroutes);
-    int rc = http_server_start(&http, routes, nroutes, &server, &e);
+    rc = http_server_start(&http, routes, nroutes, &server, &e);
     FUZZ_ASSERT(rc == 0, "cannot start the server: %s", e.msg);
     api_attach_server(server);
     api_set_ready(1);

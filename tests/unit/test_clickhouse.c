@@ -146,7 +146,7 @@ static size_t sample_values(bson_t *holder, bson_value_t *out, size_t cap)
         struct buf b = BUF_INIT;
         struct json_opts o = {.wrap_key = "v"};
         struct json_error je;
-        char key[16];
+        char key[24];
         if (json_parse(json[i], strlen(json[i]), &o, &b, &je) != 0)
             continue;
         bson_t d;
@@ -160,7 +160,7 @@ static size_t sample_values(bson_t *holder, bson_value_t *out, size_t cap)
     }
     int64_t dates[] = {-86400000, 0, 1709596800000LL, 1709596800001LL};
     for (size_t i = 0; i < 4 && n < cap; i++, n++) {
-        char key[16];
+        char key[24];
         snprintf(key, sizeof(key), "%zu", n);
         bson_append_date_time(holder, key, -1, dates[i]);
     }
