@@ -483,13 +483,16 @@ static int finish(struct agg_plan *plan, struct agg_ctx *c,
 {
     struct agg_group **groups;
     size_t n;
+    uint64_t total;
 
-    int rc = vexec_fold_merge(th, nthreads, table, c);
+    int rc = vexec_fold_merge(th, nthreads, table, c, &total);
     if (rc == 0)
         rc = stage_accumulate_finish(table, &groups, &n);
     if (rc != 0)
         return rc;
-    if (c->lim->max_groups && n > c->lim->max_groups)
+    if (total == 0) /* no group was left out */
+        total = n;
+    if (c->lim->max_groups && total > c->lim->max_groups)
         return err_set(c->e, ERR_LIMIT,
                        "the request makes more than max_groups (%llu) "
                        "groups; add a filter, group by fewer or coarser "
@@ -498,7 +501,7 @@ static int finish(struct agg_plan *plan, struct agg_ctx *c,
     n = stage_having(plan->req, groups, n);
     stage_sort(plan->req, groups, n);
     res->groups = groups;
-    res->groups_before_limit = n;
+    res->groups_before_limit = plan->req->nhaving > 0 ? n : (size_t)total;
     res->ngroups = stage_limit(plan->req, n);
     for (int t = 0; t < nthreads; t++) {
         res->scanned += th[t].scanned;

@@ -726,23 +726,137 @@ static uint32_t *dense_pairs(const struct vthread *th, int nthreads)
     return calloc(th[0].direct_size, sizeof(uint32_t));
 }
 
+/* --- top-N by count ------------------------------------------------------
+ * A request sorted by a count with a small limit and no having keeps only
+ * its best groups; when every group is whole in one thread (threads split
+ * by key, or one thread), the groups that cannot reach the limit are left
+ * out of the table: building, finishing and sorting 100k groups to return
+ * 10 cost more than counting them. Groups tied with the last one kept stay
+ * in, so that the sort stage still breaks ties by key. */
+
+/* TUNING: pruning pays when the groups outnumber the limit many times;
+ * below that the ordinary sort is as fast. */
+#define PRUNE_MIN_RATIO 4
+
+/* The count metric index to prune on, or -1. */
+static int prune_metric(const struct vthread *th, int nthreads,
+                        uint64_t total)
+{
+    const struct agg_request *req = th->p->req;
+
+    if (!req->has_sort || req->sort_on_key || req->nhaving > 0 ||
+        req->limit <= 0 || total / PRUNE_MIN_RATIO <= (uint64_t)req->limit)
+        return -1;
+    if (nthreads > 1 && th[0].nparts != nthreads)
+        return -1;
+    if (req->metrics[req->sort_index].fn != AGG_COUNT)
+        return -1;
+    return req->sort_index;
+}
+
+static int64_t count_of(struct vthread *th, uint64_t g, int m)
+{
+    const struct agg_acc *accs = th->groups[g].accs;
+    struct agg_acc a = {0};
+
+    if (accs != NULL)
+        a = accs[m];
+    flush_lane(&th->lanes[m], &a, (uint32_t)g);
+    return a.n;
+}
+
+/* The heap holds the `limit` best counts seen, worst at the root. */
+static void heap_push(int64_t *heap, size_t *n, size_t cap, int64_t v,
+                      bool desc)
+{
+    size_t i;
+
+    if (*n == cap) {
+        if (desc ? v <= heap[0] : v >= heap[0])
+            return;
+        i = 0;
+        for (;;) { /* replace the root, sift down */
+            size_t l = 2 * i + 1, r = l + 1, w = i;
+            int64_t wv = v;
+            if (l < cap && (desc ? heap[l] < wv : heap[l] > wv))
+                w = l, wv = heap[l];
+            if (r < cap && (desc ? heap[r] < wv : heap[r] > wv))
+                w = r;
+            if (w == i)
+                break;
+            heap[i] = heap[w];
+            i = w;
+        }
+        heap[i] = v;
+        return;
+    }
+    for (i = (*n)++; i > 0; i = (i - 1) / 2) { /* sift up */
+        int64_t parent = heap[(i - 1) / 2];
+        if (desc ? parent <= v : parent >= v)
+            break;
+        heap[i] = parent;
+    }
+    heap[i] = v;
+}
+
+/* The count the last kept group has; every group at least as good is
+ * kept. */
+static int prune_threshold(struct vthread *th, int nthreads, int m,
+                           int64_t *out)
+{
+    const struct agg_request *req = th->p->req;
+    size_t cap = (size_t)req->limit, n = 0;
+    int64_t *heap = malloc(cap * sizeof(*heap));
+
+    if (heap == NULL)
+        return ERR_NOMEM;
+    for (int t = 0; t < nthreads; t++)
+        for (uint64_t g = 1; g <= th[t].ngroups; g++)
+            heap_push(heap, &n, cap, count_of(&th[t], g, m), req->sort_desc);
+    *out = heap[0];
+    free(heap);
+    return 0;
+}
+
+static bool pruned(const struct vthread *th, int m, int64_t threshold,
+                   const struct agg_acc *accs)
+{
+    if (m < 0)
+        return false;
+    return th->p->req->sort_desc ? accs[m].n < threshold
+                                 : accs[m].n > threshold;
+}
+
 int vexec_fold_merge(struct vthread *th, int nthreads,
-                     struct agg_table *table, struct agg_ctx *c)
+                     struct agg_table *table, struct agg_ctx *c,
+                     uint64_t *total)
 {
     struct final_codes fc = {0};
     struct agg_acc *accs = calloc((size_t)th->p->req->nmetrics + 1,
                                   sizeof(*accs));
     uint32_t *pairs = dense_pairs(th, nthreads);
+    int64_t threshold = 0;
     int rc = accs == NULL ? ERR_NOMEM : 0;
+
+    *total = 0;
+    for (int t = 0; t < nthreads; t++)
+        *total += th[t].ngroups;
+    int prune_on = prune_metric(th, nthreads, *total);
+    if (prune_on >= 0 && rc == 0)
+        rc = prune_threshold(th, nthreads, prune_on, &threshold);
 
     for (int t = 0; t < nthreads && rc == 0; t++)
         for (uint64_t g = 1; g <= th[t].ngroups && rc == 0; g++) {
             struct agg_group *into;
             compose(&th[t], g, accs);
+            if (pruned(th, prune_on, threshold, accs))
+                continue;
             rc = fold_group(&th[t], g, table, pairs, accs, &into);
             if (rc == 0)
                 rc = unite_codes(&th[t], &fc, g, into);
         }
+    if (prune_on < 0)
+        *total = 0;
     free(pairs);
     free(accs);
     if (rc == 0)

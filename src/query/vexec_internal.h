@@ -222,8 +222,10 @@ int vexec_fold_init(struct vthread *th);
 void vexec_fold_release(struct vthread *th);
 int vexec_fold_batch(struct vthread *th, uint32_t n);
 /* Every thread's groups, lanes folded in, in thread (row) order, into the
- * table. */
+ * table. When a top-N by count leaves groups out of the table, *total is
+ * the number of groups there were (else 0). */
 int vexec_fold_merge(struct vthread *th, int nthreads,
-                     struct agg_table *table, struct agg_ctx *c);
+                     struct agg_table *table, struct agg_ctx *c,
+                     uint64_t *total);
 
 #endif
