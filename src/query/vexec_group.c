@@ -559,12 +559,34 @@ static int owner_of(const struct vthread *th, uint32_t i)
     return part_of(at, th->nparts);
 }
 
+/* keep_own_units for one key over rows (no unwind): the common case,
+ * in one tight loop. */
+static uint32_t keep_own_rows(struct vthread *th, uint32_t n)
+{
+    uint32_t *index = th->key_index[0];
+    uint64_t bound = th->p->keys[0].bound, stride = th->stride[0];
+    uint32_t kept = 0;
+
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t idx = index[i];
+        int owner = idx < bound ? part_of(idx * stride, th->nparts)
+                                : owner_of(th, i);
+        if (owner != th->part)
+            continue;
+        th->unit_row[kept] = th->unit_row[i];
+        index[kept++] = idx;
+    }
+    return kept;
+}
+
 /* Keeps the units whose groups this thread owns, in order. */
 static uint32_t keep_own_units(struct vthread *th, uint32_t n)
 {
     int nkeys = th->p->req->nkeys;
     uint32_t kept = 0;
 
+    if (nkeys == 1 && th->p->req->unwind == NULL)
+        return keep_own_rows(th, n);
     for (uint32_t i = 0; i < n; i++) {
         if (owner_of(th, i) != th->part)
             continue;
