@@ -299,8 +299,10 @@ static uint32_t key_index(struct vthread *th, int ki, uint32_t unit,
     if (k->k->kind == KEY_PART && k->k->unit != CLOCK_YEAR)
         return 2 + (uint32_t)value->value.v_int32;
     uint32_t *slot = atom_slot(&th->kmaps[ki * ATOM_CLASSES + cls], atom);
-    if (slot == NULL)
+    if (slot == NULL) {
+        th->index_failed = true;
         return 0;
+    }
     if (*slot == 0)
         *slot = ++th->key_count[ki];
     return (uint32_t)(k->dict_size + 1) + *slot;
@@ -336,12 +338,17 @@ static int64_t ms_of_day(int64_t ms)
     return r < 0 ? r + MS_PER_DAY : r;
 }
 
-/* A part finer than the day (hour, minute, second) of a date. */
+/* A part finer than the day (hour, minute, second) of a date, or its
+ * day of the week (1 Sunday to 7 Saturday; 1970-01-01 was a Thursday). */
 static inline uint32_t time_part(enum clock_unit unit, int64_t ms)
 {
     int64_t r = ms_of_day(ms);
 
     switch (unit) {
+    case CLOCK_DAY_OF_WEEK: {
+        int64_t weekday = (day_of(ms) + 4) % 7;
+        return (uint32_t)(weekday < 0 ? weekday + 7 : weekday) + 1;
+    }
     case CLOCK_HOUR:
         return (uint32_t)(r / 3600000);
     case CLOCK_MINUTE:
@@ -359,7 +366,7 @@ static void date_part_indexes(struct vthread *th, int ki,
     const struct cc_column *c = &th->p->view.cols[k->col.index];
     struct day_memo *memo = &th->memo[ki];
     enum clock_unit unit = k->k->unit;
-    bool by_day = day_level(k->k);
+    bool by_day = day_level(k->k) && unit != CLOCK_DAY_OF_WEEK;
 
     for (uint32_t i = 0; i < n; i++) {
         if (cell_tag(c, units[i]) != CC_DATE) {
@@ -605,12 +612,10 @@ int vexec_assign_groups(struct vthread *th, uint32_t *count)
     bool dense = th->direct != NULL && !th->direct_grows;
     uint32_t n = *count;
 
-    for (int k = 0; k < req->nkeys; k++) {
+    for (int k = 0; k < req->nkeys; k++)
         key_indexes(th, k, n);
-        for (uint32_t i = 0; i < n; i++)
-            if (th->key_index[k][i] == 0)
-                return err_set(&th->e, ERR_NOMEM, "out of memory");
-    }
+    if (th->index_failed)
+        return err_set(&th->e, ERR_NOMEM, "out of memory");
     if (th->nparts > 1)
         *count = n = keep_own_units(th, n);
     for (uint32_t i = 0; i < n; i++) {

@@ -188,6 +188,7 @@ struct vthread {
     uint32_t *direct;        /* dense index tuple -> group id */
     uint64_t direct_size;
     bool direct_grows;       /* one unbounded key: grown on demand */
+    bool index_failed;       /* a key index could not be made (memory) */
     bool all_dense;          /* every group has a dense index */
     uint32_t *gid;           /* per unit of the batch */
     uint32_t *unit_row, *unit_elem;

@@ -1,6 +1,7 @@
 """The column path answers exactly as the row path, before and after every
 kind of write, and falls back to rows when a column holds arrays or
 objects."""
+import datetime
 import json
 import random
 import re
@@ -248,3 +249,34 @@ def test_threads_and_lanes_agree_with_rows(bucket, server):
             assert cols.json()["query_info"][field] == \
                 rows.json()["query_info"][field], (field, q)
         assert len(cols.json()["results"]) > 1
+
+
+def test_date_parts_by_arithmetic_agree_with_rows_around_1970(bucket, server):
+    """The column path computes hours and weekdays by arithmetic on the
+    milliseconds; dates before 1970 (negative) must land on the same
+    parts as the row path's calendar."""
+    c, bid = bucket
+    rnd = random.Random(5)
+    days = list(range(-8, 8)) + [-3650, -400, 400, 20000]
+    lines = ""
+    for i in range(400):
+        ms = (rnd.choice(days) * 86400 + rnd.randrange(86400)) * 1000 + i % 1000
+        created = datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
+        lines += json.dumps({"metadata": {"i": i},
+                             "created_at": created.isoformat().replace("+00:00", "Z")})
+        lines += "\n"
+    r = c.post("/v1/buckets/%s/objects/import" % bid, data=lines,
+               headers={"Content-Type": "application/x-ndjson"})
+    assert r.status_code == 200 and r.json()["imported"] == 400, r.text
+    q = {"group_by": [{"field": "created_at", "alias": "dow", "date_part": "dayOfWeek"},
+                      {"field": "created_at", "alias": "h", "date_part": "hour"}],
+         "aggregations": [{"function": "count", "alias": "n"}]}
+    path = "/v1/buckets/%s/objects/aggregate" % bid
+    before = rows_used(server)
+    cols = c.post(path, json=q)
+    assert cols.status_code == 200, cols.text
+    assert rows_used(server) == before, "the column path was not used"
+    rows = c.post(path + "?engine=rows", json=q)
+    assert cols.json()["results"] == rows.json()["results"]
+    weekdays = {g["group"]["dow"] for g in cols.json()["results"]}
+    assert weekdays == set(range(1, 8))
