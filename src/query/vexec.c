@@ -41,6 +41,8 @@ struct vpred {
     uint64_t memo_size;
     bool missing, null, f, t;/* verdicts that do not depend on the value */
     int fast;                /* FAST_* for numbers and dates */
+    bool date_range;         /* FAST_DATE as a closed range of ms: */
+    int64_t date_lo, date_hi;
 };
 
 enum { FAST_NONE, FAST_NUMBER, FAST_DATE };
@@ -231,6 +233,33 @@ bool vexec_cell_value(const struct cc_column *c, uint32_t i, bson_value_t *v)
 
 /* --- filter ------------------------------------------------------------ */
 
+/* The dates op x accepts as [lo, hi]; false when they are not one
+ * non-empty range ($ne, or nothing past the end of time). */
+static bool date_range(enum fop op, int64_t x, int64_t *lo, int64_t *hi)
+{
+    *lo = INT64_MIN;
+    *hi = INT64_MAX;
+    switch (op) {
+    case OP_EQ:
+        *lo = *hi = x;
+        return true;
+    case OP_GTE:
+        *lo = x;
+        return true;
+    case OP_GT:
+        *lo = x + 1;
+        return x != INT64_MAX;
+    case OP_LTE:
+        *hi = x;
+        return true;
+    case OP_LT:
+        *hi = x - 1;
+        return x != INT64_MIN;
+    default:
+        return false;
+    }
+}
+
 static bool prepare_pred(struct vplan *p, struct arena *a, struct vpred *vp)
 {
     const struct fnode *n = vp->node;
@@ -256,6 +285,9 @@ static bool prepare_pred(struct vplan *p, struct arena *a, struct vpred *vp)
         vp->fast = value_is_number(n->ops[0].v.value_type) ? FAST_NUMBER
                    : n->ops[0].has_date                   ? FAST_DATE
                                                           : FAST_NONE;
+    if (vp->fast == FAST_DATE)
+        vp->date_range = date_range(n->op, n->ops[0].date_ms, &vp->date_lo,
+                                    &vp->date_hi);
     return true;
 }
 
@@ -331,8 +363,41 @@ static bool pred_test(const struct vplan *p, struct vpred *vp, uint32_t row)
     return filter_pred_scalar(p->f, vp->node, &v);
 }
 
-/* Evaluates node for the rows sel[0..n): ok[i] says whether sel[i]
- * passes. and/or narrow the rows the next child looks at. */
+/* pred_test over rows of one chunk, with the common cases (dates in a
+ * range, strings already judged) in tight loops. */
+static void eval_pred(const struct vplan *p, struct vpred *vp,
+                      const uint32_t *sel, uint32_t n, uint8_t *ok)
+{
+    const struct cc_column *c = &p->view.cols[vp->col.index];
+    const struct cc_cells *cells = chunk_of(c, sel[0]);
+
+    if (vp->date_range) {
+        uint64_t lo = (uint64_t)vp->date_lo;
+        uint64_t span = (uint64_t)vp->date_hi - lo;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t at = sel[i] & (CC_CHUNK - 1);
+            ok[i] = cells->tag[at] == CC_DATE
+                        ? (uint64_t)cells->val[at].i - lo <= span
+                        : pred_test(p, vp, sel[i]);
+        }
+        return;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t at = sel[i] & (CC_CHUNK - 1);
+        if (cells->tag[at] == CC_STRING) {
+            uint64_t code = cells->val[at].code;
+            if (code < vp->memo_size && vp->memo[code] != 0) {
+                ok[i] = vp->memo[code] == 2;
+                continue;
+            }
+        }
+        ok[i] = pred_test(p, vp, sel[i]);
+    }
+}
+
+/* Evaluates node for the rows sel[0..n), all in one chunk: ok[i] says
+ * whether sel[i] passes. and/or narrow the rows the next child looks
+ * at. */
 static void eval_node(const struct vplan *p, struct vnode *node,
                       const uint32_t *sel, uint32_t n, uint8_t *ok)
 {
@@ -340,25 +405,30 @@ static void eval_node(const struct vplan *p, struct vnode *node,
     uint8_t sub_ok[BATCH];
 
     if (node->kind == FN_PRED) {
-        for (uint32_t i = 0; i < n; i++)
-            ok[i] = pred_test(p, &node->pred, sel[i]);
+        if (n > 0)
+            eval_pred(p, &node->pred, sel, n, ok);
         return;
     }
     bool start = node->kind == FN_AND;
-    memset(ok, start || node->nkids == 0, n);
-    for (int k = 0; k < node->nkids; k++) {
+    if (node->nkids == 0)
+        memset(ok, 1, n);
+    else /* the first child sees every row */
+        eval_node(p, &node->kids[0], sel, n, ok);
+    for (int k = 1; k < node->nkids; k++) {
         uint32_t m = 0;
-        for (uint32_t i = 0; i < n; i++)
-            if (ok[i] == start) {
-                sub[m] = sel[i];
-                map[m++] = i;
-            }
+        /* Without branches: which rows go on is data, half and half. */
+        for (uint32_t i = 0; i < n; i++) {
+            sub[m] = sel[i];
+            map[m] = i;
+            m += ok[i] == start;
+        }
         if (m == 0)
             break;
         eval_node(p, &node->kids[k], sub, m, sub_ok);
+        /* A row still open takes its verdict from this child: and keeps
+         * it while it passes, or takes it when it passes. */
         for (uint32_t j = 0; j < m; j++)
-            if (sub_ok[j] != start)
-                ok[map[j]] = !start;
+            ok[map[j]] = sub_ok[j];
     }
     if (node->kind == FN_NOR)
         for (uint32_t i = 0; i < n; i++)

@@ -280,3 +280,35 @@ def test_date_parts_by_arithmetic_agree_with_rows_around_1970(bucket, server):
     assert cols.json()["results"] == rows.json()["results"]
     weekdays = {g["group"]["dow"] for g in cols.json()["results"]}
     assert weekdays == set(range(1, 8))
+
+
+def test_date_filters_at_the_edges_agree_with_rows(bucket, server):
+    """The column path turns a date comparison into a range of
+    milliseconds: each operator, at an instant some objects have exactly,
+    must count what the row path counts."""
+    c, bid = bucket
+    instants = ["1969-12-31T23:59:59.999Z", "1970-01-01T00:00:00.000Z",
+                "2024-01-01T00:00:00.000Z", "2024-01-01T00:00:00.001Z",
+                "2024-06-30T12:00:00.000Z"]
+    lines = "".join(json.dumps({"metadata": {"i": i},
+                                "created_at": instants[i % len(instants)]}) + "\n"
+                    for i in range(50))
+    r = c.post("/v1/buckets/%s/objects/import" % bid, data=lines,
+               headers={"Content-Type": "application/x-ndjson"})
+    assert r.status_code == 200 and r.json()["imported"] == 50, r.text
+    path = "/v1/buckets/%s/objects/aggregate" % bid
+    at = {"$eq": lambda x, y: x == y, "$gt": lambda x, y: x > y,
+          "$gte": lambda x, y: x >= y, "$lt": lambda x, y: x < y,
+          "$lte": lambda x, y: x <= y, "$ne": lambda x, y: x != y}
+    before = rows_used(server)
+    for edge in instants[:4]:
+        for op, holds in at.items():
+            q = {"filters": {"created_at": {op: edge}},
+                 "group_by": [{"field": "metadata.none"}],
+                 "aggregations": [{"function": "count", "alias": "n"}]}
+            cols = c.post(path, json=q).json()["results"]
+            rows = c.post(path + "?engine=rows", json=q).json()["results"]
+            want = sum(10 for x in instants if holds(x, edge))
+            got = cols[0]["metrics"]["n"] if cols else 0
+            assert got == want and cols == rows, (op, edge, cols, rows)
+    assert rows_used(server) == before + 24, "the column path was not used"
