@@ -896,8 +896,7 @@ struct ch_import {
     uint64_t *lines;
     size_t n, cap;
 
-    struct importer_reject *rejects;
-    size_t nrejects, cap_rejects;
+    struct import_rejects rejects;
     struct importer_stats stats;
 };
 
@@ -910,34 +909,13 @@ static int reject(struct ch_import *im, uint64_t line, enum err_code code,
                   const char *msg)
 {
     im->stats.rejected++;
-    if (im->nrejects == im->cap_rejects) {
-        size_t cap = im->cap_rejects ? im->cap_rejects * 2 : 64;
-        struct importer_reject *r = realloc(im->rejects, cap * sizeof(*r));
-        if (r == NULL)
-            return ERR_NOMEM;
-        im->rejects = r;
-        im->cap_rejects = cap;
-    }
-    char *copy = strdup(msg);
-    if (copy == NULL)
-        return ERR_NOMEM;
-    im->rejects[im->nrejects++] =
-        (struct importer_reject){line, copy, err_type_name(code)};
-    return 0;
+    return import_rejects_add(&im->rejects, line, code, msg);
 }
 
 static int reject_err(struct ch_import *im, uint64_t line, const struct err *e)
 {
-    char msg[1024];
-
-    err_describe(e, msg, sizeof(msg));
-    return reject(im, line, e->code, msg);
-}
-
-static bool refusal(int rc)
-{
-    return rc == ERR_CONFLICT || rc == ERR_BAD_REQUEST ||
-           rc == ERR_VALIDATION || rc == ERR_TOO_LARGE || rc == ERR_NOT_FOUND;
+    im->stats.rejected++;
+    return import_rejects_add_err(&im->rejects, line, e);
 }
 
 static const bson_t *body_at(const struct ch_import *im, size_t offset,
@@ -985,7 +963,7 @@ static int write_batch(struct ch_import *im, struct err *e)
         int one = ingest_one(&wb, body_at(im, off, &view), true, NULL,
                              &errors[i]);
         off += view.len;
-        if (one != 0 && !refusal(one))
+        if (one != 0 && !import_line_refused(one))
             rc = err_set(e, one, "%s", errors[i].msg);
     }
     if (rc == 0)
@@ -1030,14 +1008,6 @@ static int check_reject_limit(struct ch_import *im, struct err *e)
                    (unsigned long long)im->cfg.max_rejects);
 }
 
-static bool blank(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
-            return false;
-    return true;
-}
-
 static int take_line(struct ch_import *im, const char *s, size_t n,
                      struct err *e)
 {
@@ -1049,7 +1019,7 @@ static int take_line(struct ch_import *im, const char *s, size_t n,
     im->line_no++;
     if (n > 0 && s[n - 1] == '\r')
         n--;
-    if (blank(s, n))
+    if (import_line_blank(s, n))
         return 0;
     im->stats.lines++;
     int rc = json_parse(s, n, &opts, &im->bodies, &je);
@@ -1152,21 +1122,10 @@ static const struct importer_stats *imp_stats(const struct backend_import *b)
     return &imp(b)->stats;
 }
 
-static int by_line(const void *a, const void *b)
-{
-    const struct importer_reject *x = a, *y = b;
-    return (x->line > y->line) - (x->line < y->line);
-}
-
 static const struct importer_reject *imp_rejects(struct backend_import *b,
                                                  size_t *n)
 {
-    struct ch_import *im = imp(b);
-
-    if (im->nrejects > 1)
-        qsort(im->rejects, im->nrejects, sizeof(*im->rejects), by_line);
-    *n = im->nrejects;
-    return im->rejects;
+    return import_rejects_sorted(&imp(b)->rejects, n);
 }
 
 static const char *imp_bucket_id(const struct backend_import *b)
@@ -1178,9 +1137,7 @@ static void imp_free(struct backend_import *b)
 {
     struct ch_import *im = imp(b);
 
-    for (size_t i = 0; i < im->nrejects; i++)
-        free((char *)im->rejects[i].error);
-    free(im->rejects);
+    import_rejects_release(&im->rejects);
     free(im->lines);
     buf_release(&im->partial);
     buf_release(&im->bodies);

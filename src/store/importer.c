@@ -62,39 +62,89 @@ struct importer {
     struct batch batches[2];
     int filling;             /* index of the batch being filled */
 
-    struct importer_reject *rejects;
-    size_t nrejects, cap_rejects;
+    struct import_rejects rejects;
     struct importer_stats stats;
 };
 
 /* --- rejections -------------------------------------------------------- */
 
-static int reject(struct importer *im, uint64_t line, enum err_code code,
-                  const char *msg)
+int import_rejects_add(struct import_rejects *r, uint64_t line,
+                       enum err_code code, const char *msg)
 {
-    im->stats.rejected++;
-    if (im->nrejects == im->cap_rejects) {
-        size_t cap = im->cap_rejects ? im->cap_rejects * 2 : 64;
-        struct importer_reject *r = realloc(im->rejects, cap * sizeof(*r));
-        if (r == NULL)
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? r->cap * 2 : 64;
+        struct importer_reject *grown = realloc(r->items, cap * sizeof(*grown));
+        if (grown == NULL)
             return ERR_NOMEM;
-        im->rejects = r;
-        im->cap_rejects = cap;
+        r->items = grown;
+        r->cap = cap;
     }
     char *copy = strdup(msg);
     if (copy == NULL)
         return ERR_NOMEM;
-    im->rejects[im->nrejects++] =
-        (struct importer_reject){line, copy, err_type_name(code)};
+    r->items[r->n++] = (struct importer_reject){line, copy, err_type_name(code)};
     return 0;
 }
 
-static int reject_err(struct importer *im, uint64_t line, const struct err *e)
+int import_rejects_add_err(struct import_rejects *r, uint64_t line,
+                           const struct err *e)
 {
     char msg[1024];
 
     err_describe(e, msg, sizeof(msg));
-    return reject(im, line, e->code, msg);
+    return import_rejects_add(r, line, e->code, msg);
+}
+
+static int by_line(const void *a, const void *b)
+{
+    const struct importer_reject *x = a, *y = b;
+    return (x->line > y->line) - (x->line < y->line);
+}
+
+const struct importer_reject *import_rejects_sorted(struct import_rejects *r,
+                                                    size_t *n)
+{
+    /* Without rejections there is no array, and qsort must not see NULL. */
+    if (r->n > 1)
+        qsort(r->items, r->n, sizeof(*r->items), by_line);
+    *n = r->n;
+    return r->items;
+}
+
+void import_rejects_release(struct import_rejects *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        free((char *)r->items[i].error);
+    free(r->items);
+    *r = (struct import_rejects){0};
+}
+
+bool import_line_refused(int rc)
+{
+    return rc == ERR_CONFLICT || rc == ERR_BAD_REQUEST ||
+           rc == ERR_VALIDATION || rc == ERR_TOO_LARGE ||
+           rc == ERR_NOT_FOUND;
+}
+
+bool import_line_blank(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
+            return false;
+    return true;
+}
+
+static int reject(struct importer *im, uint64_t line, enum err_code code,
+                  const char *msg)
+{
+    im->stats.rejected++;
+    return import_rejects_add(&im->rejects, line, code, msg);
+}
+
+static int reject_err(struct importer *im, uint64_t line, const struct err *e)
+{
+    im->stats.rejected++;
+    return import_rejects_add_err(&im->rejects, line, e);
 }
 
 static bool over_reject_limit(const struct importer *im)
@@ -113,13 +163,6 @@ static int reject_limit_error(struct importer *im, struct err *e)
 }
 
 /* --- the write of a batch (on the store's writer) ---------------------- */
-
-static bool refusal(int rc)
-{
-    return rc == ERR_CONFLICT || rc == ERR_BAD_REQUEST ||
-           rc == ERR_VALIDATION || rc == ERR_TOO_LARGE ||
-           rc == ERR_NOT_FOUND;
-}
 
 static int write_one(struct store_txn *t, struct batch *b, size_t i,
                      struct objects_bucket *ob)
@@ -164,7 +207,7 @@ static int batch_write(struct store_txn *t, void *arg, struct err *e)
         err_init(&b->errors[i]);
         rc = write_one(t, b, i, &ob);
         b->refused[i] = rc != 0;
-        if (rc != 0 && !refusal(rc)) {
+        if (rc != 0 && !import_line_refused(rc)) {
             err_set(e, rc, "%s", b->errors[i].msg);
             return rc;
         }
@@ -304,14 +347,6 @@ static int stage_document(struct importer *im, const bson_t *body,
     return 0;
 }
 
-static bool blank(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
-            return false;
-    return true;
-}
-
 static int take_line(struct importer *im, const char *s, size_t n,
                      struct err *e)
 {
@@ -324,7 +359,7 @@ static int take_line(struct importer *im, const char *s, size_t n,
     im->line_no++;
     if (n > 0 && s[n - 1] == '\r')
         n--;
-    if (blank(s, n))
+    if (import_line_blank(s, n))
         return 0;
     im->stats.lines++;
 
@@ -518,21 +553,9 @@ const struct importer_stats *importer_stats(const struct importer *im)
     return &im->stats;
 }
 
-static int by_line(const void *a, const void *b)
-{
-    const struct importer_reject *x = a, *y = b;
-    return (x->line > y->line) - (x->line < y->line);
-}
-
 const struct importer_reject *importer_rejects(struct importer *im, size_t *n)
 {
-    /* Lines that do not parse or build are rejected when read, the others
-     * when their batch is written: report them in line order. (Without
-     * rejections there is no array, and qsort must not see NULL.) */
-    if (im->nrejects > 1)
-        qsort(im->rejects, im->nrejects, sizeof(*im->rejects), by_line);
-    *n = im->nrejects;
-    return im->rejects;
+    return import_rejects_sorted(&im->rejects, n);
 }
 
 const char *importer_bucket_id(const struct importer *im)
@@ -556,9 +579,7 @@ void importer_free(struct importer *im)
         free(b->refused);
         free(b->errors);
     }
-    for (size_t i = 0; i < im->nrejects; i++)
-        free((char *)im->rejects[i].error);
-    free(im->rejects);
+    import_rejects_release(&im->rejects);
     buf_release(&im->partial);
     buf_release(&im->parsed);
     bson_destroy(&im->record_copy);

@@ -50,6 +50,30 @@ struct importer_reject {
     const char *type;      /* upstream error type name */
 };
 
+/* The lines an import rejected, with their reasons: kept the same way by
+ * every backend's import. */
+struct import_rejects {
+    struct importer_reject *items;   /* errors owned (import_rejects_release) */
+    size_t n, cap;
+};
+
+/* Records line's rejection (msg is copied). ERR_NOMEM. */
+int import_rejects_add(struct import_rejects *r, uint64_t line,
+                       enum err_code code, const char *msg);
+int import_rejects_add_err(struct import_rejects *r, uint64_t line,
+                           const struct err *e);
+/* The rejections in line order (lines are rejected when read or when
+ * their batch is written, so they are recorded out of order). */
+const struct importer_reject *import_rejects_sorted(struct import_rejects *r,
+                                                    size_t *n);
+void import_rejects_release(struct import_rejects *r);
+
+/* Whether rc refuses one line (taken id, schema...) rather than the whole
+ * import. */
+bool import_line_refused(int rc);
+/* Whether a line holds only white space (skipped, not counted). */
+bool import_line_blank(const char *s, size_t n);
+
 struct importer;
 
 /* Prepares an import into bucket (id or name) of namespace ns_id with an
