@@ -274,6 +274,19 @@ int ch_import_new(struct backend *be, const struct backend_req *r,
 
 /* --- clickhouse_read.c -------------------------------------------------- */
 
+/* A reader of a RowBinary answer: every read past the end (or a varint
+ * that does not end) sets bad and returns 0 or "". */
+struct ch_rb {
+    const uint8_t *p, *end;
+    bool bad;
+};
+
+uint64_t ch_rb_varint(struct ch_rb *r);
+/* A length-prefixed string, pointing into the answer. */
+const char *ch_rb_string(struct ch_rb *r, size_t *n);
+/* A little-endian integer of bytes bytes. */
+uint64_t ch_rb_le(struct ch_rb *r, int bytes);
+
 /* The stored JSON of an object as the stored document, appended to doc
  * (an empty document): created_at and updated_at become dates again. */
 int ch_doc_from_json(const char *json, size_t n, bson_t *doc, struct err *e);

@@ -25,12 +25,7 @@
 
 /* --- RowBinary answers ------------------------------------------------- */
 
-struct rb {
-    const uint8_t *p, *end;
-    bool bad;
-};
-
-static uint64_t rb_varint(struct rb *r)
+uint64_t ch_rb_varint(struct ch_rb *r)
 {
     uint64_t v = 0;
 
@@ -48,9 +43,9 @@ static uint64_t rb_varint(struct rb *r)
     return 0;
 }
 
-static const char *rb_string(struct rb *r, size_t *n)
+const char *ch_rb_string(struct ch_rb *r, size_t *n)
 {
-    uint64_t len = rb_varint(r);
+    uint64_t len = ch_rb_varint(r);
 
     if (r->bad || (uint64_t)(r->end - r->p) < len) {
         r->bad = true;
@@ -63,7 +58,7 @@ static const char *rb_string(struct rb *r, size_t *n)
     return s;
 }
 
-static uint64_t rb_le(struct rb *r, int bytes)
+uint64_t ch_rb_le(struct ch_rb *r, int bytes)
 {
     uint64_t v = 0;
 
@@ -147,12 +142,12 @@ int ch_fetch_objects(struct ch *ch, const char *bucket_id,
     int rc = sql.oom ? err_set(e, ERR_NOMEM, "out of memory")
                      : ch_query(ch, NULL, sql.data, NULL, 0, NULL, &ans, e);
 
-    struct rb r = {(const uint8_t *)ans.data,
+    struct ch_rb r = {(const uint8_t *)ans.data,
                    (const uint8_t *)ans.data + ans.len, false};
     while (rc == 0 && r.p < r.end) {
         size_t idn, docn;
-        const char *id = rb_string(&r, &idn);
-        const char *doc = rb_string(&r, &docn);
+        const char *id = ch_rb_string(&r, &idn);
+        const char *doc = ch_rb_string(&r, &docn);
         if (r.bad) {
             rc = err_set(e, ERR_CORRUPT, "clickhouse answered rows that do "
                          "not read");
@@ -361,7 +356,7 @@ static int page_sql(struct ch *ch, const struct catalog_bucket *b,
 static int read_page(struct list_mem *m, struct backend_list *l,
                      const struct buf *ans, struct err *e)
 {
-    struct rb r = {(const uint8_t *)ans->data,
+    struct ch_rb r = {(const uint8_t *)ans->data,
                    (const uint8_t *)ans->data + ans->len, false};
     size_t cap = l->limit + 1;
 
@@ -372,11 +367,11 @@ static int read_page(struct list_mem *m, struct backend_list *l,
     while (r.p < r.end && l->n < cap) {
         size_t docn, idn, keyn;
         struct backend_row *row = &m->rows[l->n];
-        const char *doc = rb_string(&r, &docn);
-        int64_t created = (int64_t)rb_le(&r, 8);
-        const char *id = rb_string(&r, &idn);
-        enum ch_type t = (enum ch_type)rb_le(&r, 1);
-        const char *key = rb_string(&r, &keyn);
+        const char *doc = ch_rb_string(&r, &docn);
+        int64_t created = (int64_t)ch_rb_le(&r, 8);
+        const char *id = ch_rb_string(&r, &idn);
+        enum ch_type t = (enum ch_type)ch_rb_le(&r, 1);
+        const char *key = ch_rb_string(&r, &keyn);
         if (r.bad)
             return err_set(e, ERR_CORRUPT, "clickhouse answered rows that "
                            "do not read");
@@ -433,15 +428,15 @@ static int list_stats(struct ch *ch, const struct catalog_bucket *b,
     buf_adds(&sql, " GROUP BY status ORDER BY first FORMAT RowBinary");
     rc = ch_query(ch, NULL, sql.data, NULL, 0, NULL, &ans, e);
 
-    struct rb r = {(const uint8_t *)ans.data,
+    struct ch_rb r = {(const uint8_t *)ans.data,
                    (const uint8_t *)ans.data + ans.len, false};
     struct backend_list_stats *st = &l->stats;
     while (rc == 0 && r.p < r.end) {
         size_t n, idn;
-        const char *status = rb_string(&r, &n);
-        uint64_t count = rb_le(&r, 8), blobs = rb_le(&r, 8);
-        rb_le(&r, 8);
-        rb_string(&r, &idn);
+        const char *status = ch_rb_string(&r, &n);
+        uint64_t count = ch_rb_le(&r, 8), blobs = ch_rb_le(&r, 8);
+        ch_rb_le(&r, 8);
+        ch_rb_string(&r, &idn);
         if (r.bad) {
             rc = err_set(e, ERR_CORRUPT, "clickhouse answered rows that do "
                          "not read");

@@ -249,40 +249,6 @@ static const char *doc_id(const bson_t *doc)
     return NULL;
 }
 
-struct rb {
-    const uint8_t *p, *end;
-    bool bad;
-};
-
-static uint64_t rb_varint(struct rb *r)
-{
-    uint64_t v = 0;
-
-    for (int shift = 0; shift < 64 && r->p < r->end; shift += 7) {
-        uint8_t b = *r->p++;
-        v |= (uint64_t)(b & 0x7f) << shift;
-        if (!(b & 0x80))
-            return v;
-    }
-    r->bad = true;
-    return 0;
-}
-
-static const char *rb_bytes(struct rb *r, size_t *n)
-{
-    uint64_t len = rb_varint(r);
-
-    if (r->bad || (uint64_t)(r->end - r->p) < len) {
-        r->bad = true;
-        *n = 0;
-        return "";
-    }
-    const char *s = (const char *)r->p;
-    r->p += len;
-    *n = (size_t)len;
-    return s;
-}
-
 /* Reads the live rows of the objects with these ids or unique keys. */
 static int prefetch(struct wb *wb, const char *const *ids, size_t nids,
                     const struct buf *keys, size_t nkeys, struct err *e)
@@ -332,11 +298,11 @@ static int prefetch(struct wb *wb, const char *const *ids, size_t nids,
     int rc = sql.oom ? err_set(e, ERR_NOMEM, "out of memory")
                      : ch_query(ch, NULL, sql.data, NULL, 0, NULL, &ans, e);
 
-    struct rb r = {(const uint8_t *)ans.data,
+    struct ch_rb r = {(const uint8_t *)ans.data,
                    (const uint8_t *)ans.data + ans.len, false};
     while (rc == 0 && r.p < r.end) {
         size_t idn, docn;
-        const char *id = rb_bytes(&r, &idn);
+        const char *id = ch_rb_string(&r, &idn);
         uint64_t version = 0;
         if ((size_t)(r.end - r.p) >= 8) {
             for (int i = 0; i < 8; i++)
@@ -345,14 +311,14 @@ static int prefetch(struct wb *wb, const char *const *ids, size_t nids,
         } else {
             r.bad = true;
         }
-        const char *doc = rb_bytes(&r, &docn);
+        const char *doc = ch_rb_string(&r, &docn);
         char *copy = r.bad ? NULL : strndup(id, idn);
         bool seen = copy != NULL && by_id(wb, copy) != NULL;
         free(copy);
         if (seen) {
             /* The batch's own word on this object is newer. */
             for (int f = 0; f < nf; f++)
-                rb_bytes(&r, &idn);
+                ch_rb_string(&r, &idn);
             continue;
         }
         struct known *k = r.bad ? NULL : known_add(wb, id, idn);
@@ -363,7 +329,7 @@ static int prefetch(struct wb *wb, const char *const *ids, size_t nids,
         }
         for (int f = 0; f < nf; f++) {
             size_t kn;
-            const char *kp = rb_bytes(&r, &kn);
+            const char *kp = ch_rb_string(&r, &kn);
             add_part(&k->ukey, kp, kn);
         }
         k->version = version;
