@@ -445,8 +445,7 @@ int objects_get(struct store_txn *t, uint32_t num, uint64_t seq,
 {
     unsigned char key[OBJECT_KEY_LEN];
     MDB_val v;
-
-    size_t len;
+    size_t len = 0;
 
     object_key(key, num, seq);
     int rc = store_get(t, STORE_DB_OBJECTS, key, sizeof(key), &v, e);
