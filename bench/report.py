@@ -346,11 +346,12 @@ def load_rows_peers(res):
         m = mem.get("tally_ch", {})
         rows.append(("Tally on ClickHouse import (HTTP stream into %s shards, then OPTIMIZE "
                      "FINAL on each)" % c["shards"],
-                     "%d objects/s (%s objects in %.1f s; OPTIMIZE FINAL %.1f s); tables %s on "
-                     "disk; Tally RSS %s MiB, nodes RSS %s MiB"
+                     "%d objects/s (%s objects in %.1f s; OPTIMIZE FINAL %.1f s, then %s "
+                     "active parts per shard); tables %s on disk; Tally RSS %s MiB, nodes "
+                     "RSS %s MiB"
                      % (c["objects_per_s"], c["imported"], c["import_wall_s"],
-                        c["optimize_final_s"], mb(c["table_bytes"]), m.get("tally_rss_mb"),
-                        m.get("nodes_rss_mb"))))
+                        c["optimize_final_s"], c.get("parts_per_shard", "?"),
+                        mb(c["table_bytes"]), m.get("tally_rss_mb"), m.get("nodes_rss_mb"))))
     p = ld.get("postgres")
     if p:
         m = mem.get("postgres", {})
