@@ -563,6 +563,20 @@ static void metric_columns(struct aq *q, int j)
         q->ncols++;
         return;
     case AGG_ADD_TO_SET:
+        if (typed_by_key(q, &m->field)) {
+            /* Equal keys are equal values: the distinct keys alone, in
+             * key order, shaped as the pairs below. */
+            ch_sql_printf(b, "arrayMap(x -> (hex(x), (toUInt8(%d), hex(x), "
+                             "'')), arraySort(groupUniqArrayIf(",
+                          key_type_code(q, &m->field));
+            facet(q, &m->field, CHF_SKEY);
+            buf_adds(b, ", ");
+            cond_begin(q);
+            facet(q, &m->field, CHF_PRESENT);
+            buf_adds(b, ")))");
+            q->ncols++;
+            return;
+        }
         /* Every present value by (sort key, storage order): the first of
          * equal ones is the one kept (done in C). */
         buf_adds(b, "arrayMap(x -> (hex(x.1), x.3), arraySort(groupArrayIf((");

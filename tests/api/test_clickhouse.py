@@ -306,8 +306,8 @@ def test_members_get_columns_and_keep_their_meaning(cluster, bucket):
 
 def test_keys_of_a_member_holding_only_doubles_stay_doubles(bucket):
     """A member that has held doubles and no integers is read by its key
-    alone (group keys, min, max); the key is decoded as a double, not
-    cut to an integer."""
+    alone (group keys, min, max, add_to_set); the key is decoded as a
+    double, not cut to an integer."""
     c, bid = bucket
     assert c.post(objects(bid) + "/batch", json={"objects": [
         {"metadata": {"d": 1.5}}, {"metadata": {"d": 2.25}},
@@ -323,9 +323,11 @@ def test_keys_of_a_member_holding_only_doubles_stay_doubles(bucket):
                                               "boundaries": [0, 10000]}],
                            "aggregations": [
         {"function": "min", "field": "metadata.d", "alias": "lo"},
-        {"function": "max", "field": "metadata.d", "alias": "hi"}]})
+        {"function": "max", "field": "metadata.d", "alias": "hi"},
+        {"function": "add_to_set", "field": "metadata.d", "alias": "set"}]})
     assert r.status_code == 200, r.text
-    assert r.json()["results"][0]["metrics"] == {"lo": 1.5, "hi": 8388.3}
+    assert r.json()["results"][0]["metrics"] == {"lo": 1.5, "hi": 8388.3,
+                                                 "set": [1.5, 2.25, 8388.3]}
 
 
 def test_rows_whose_first_byte_is_white_space(bucket):
