@@ -29,10 +29,15 @@ sys.path.insert(0, HERE)
 import crosscheck  # noqa: E402
 import report  # noqa: E402
 from systems import (BenchError, ClickHousePeer, DuckDBPeer, PostgresPeer,  # noqa: E402
-                     TallyServer, log, proc_status_mb, tally_offline_import)
+                     TallyClickHouse, TallyServer, log, proc_status_mb,
+                     tally_offline_import)
 
-SYSTEMS = ["tally", "tally_rows", "duckdb", "clickhouse", "postgres"]
+SYSTEMS = ["tally", "tally_rows", "duckdb", "clickhouse", "postgres", "tally_ch", "ch_direct"]
 SQL_DIRS = {"duckdb": "duckdb", "clickhouse": "clickhouse", "postgres": "postgres_jsonb"}
+# The peer `tally-ch` is two systems over one 2-shard cluster: Tally with
+# the ClickHouse backend (tally_ch), and hand-written SQL over the tables
+# Tally created, sent straight to the cluster (ch_direct).
+CH_DIRECT_SQL = os.path.join(HERE, "clickhouse_direct")
 # The DuckDB table with Tally's typing rule for sums and averages: a
 # metadata.views given as a numeric string is not a number (the shared
 # load casts it to BIGINT). Only the cross-check reads it.
@@ -69,6 +74,7 @@ class Config:
         self.threads = int(env.get("BENCH_THREADS", "2"))
         self.cache_budget = env.get("TALLY_CACHE_BUDGET", "")
         self.tally_port = int(env.get("TALLY_BENCH_PORT", "18471"))
+        self.tally_ch_port = int(env.get("TALLY_CH_BENCH_PORT", "18472"))
         # Below the kernel's ephemeral range (32768-60999): a client socket
         # of any other program may hold a port in that range in TIME_WAIT,
         # and then a server cannot bind it.
@@ -115,13 +121,15 @@ class Run:
         self.active = []        # systems that loaded and answer queries
         self.tally = None
         self.duck = None
+        self.tally_ch = None
         self.requests = {}
         self.sql = {}
         self.answers = {}       # (system, query) -> normalised answer
         self.out = {"n": cfg.n, "seed": cfg.seed, "runs": cfg.runs, "row_runs": cfg.row_runs,
                     "threads": cfg.threads, "queries": cfg.queries, "file": cfg.file,
                     "command": cfg.command, "errors": [], "loadavg": [], "load": {},
-                    "tally": {}, "timings": {}, "crosscheck": {}, "memory": {}}
+                    "tally": {}, "timings": {}, "crosscheck": {}, "memory": {},
+                    "tally_ch": {}}
 
     # ------------------------------------------------------------ helpers
 
@@ -152,6 +160,8 @@ class Run:
             self.requests[q] = read_text(os.path.join(qdir, q + ".json")).encode()
             for system, sub in SQL_DIRS.items():
                 self.sql[(system, q)] = sql_text(os.path.join(qdir, sub, q + ".sql"))
+            if "tally-ch" in self.cfg.peers:
+                self.sql[("ch_direct", q)] = sql_text(os.path.join(CH_DIRECT_SQL, q + ".sql"))
 
     # ------------------------------------------------------------ machine
 
@@ -285,6 +295,22 @@ class Run:
         self.out["load"]["postgres"] = r
         log("postgres loaded:", r["steps_ms"])
 
+    def load_tally_ch(self):
+        tch = TallyClickHouse(self.cfg.tally_bin, ROOT, os.path.join(self.cfg.work, "tally-ch"),
+                              self.cfg.tally_ch_port, self.tally_args(),
+                              os.path.join(self.cfg.work, "tally-ch.log"))
+        self.tally_ch = tch
+        self.live["tally-ch"] = tch
+        tch.start()
+        self.out["versions"]["tally_ch_cluster"] = "%s, %d shards" % (tch.version(), tch.SHARDS)
+        r = tch.load(self.cfg.file, self.cfg.import_chunk)
+        self.out["load"]["tally_ch"] = r
+        log("tally on clickhouse: %s objects imported in %.1f s, OPTIMIZE FINAL %.1f s"
+            % (r["imported"], r["import_wall_s"], r["optimize_final_s"]))
+        if r["imported"] != self.cfg.n:
+            raise BenchError("imported %s of %d objects (%s rejected): %s" % (
+                r["imported"], self.cfg.n, r["rejected"], json.dumps(r["rejections"])[:800]))
+
     def load_all(self):
         os.makedirs(self.cfg.work, exist_ok=True)
         self.guarded("tally", "offline import", self.load_tally_offline)
@@ -293,19 +319,19 @@ class Run:
             raise BenchError("Tally could not be loaded over HTTP; nothing to compare")
         self.note_load("after tally HTTP import")
         for name, fn in (("duckdb", self.load_duckdb), ("clickhouse", self.load_clickhouse),
-                         ("postgres", self.load_postgres)):
+                         ("postgres", self.load_postgres), ("tally-ch", self.load_tally_ch)):
             if name not in self.cfg.peers:
                 continue
             ok = self.guarded(name, "start and load", lambda: fn() or True)
             if ok:
-                self.active.append(name)
+                self.active += ["tally_ch", "ch_direct"] if name == "tally-ch" else [name]
             else:
                 self.stop_one(name)
             self.note_load("after %s load" % name)
         self.check_row_counts()
 
     def check_row_counts(self):
-        for name in ("duckdb", "clickhouse", "postgres"):
+        for name in ("duckdb", "clickhouse", "postgres", "tally_ch"):
             rows = self.out["load"].get(name, {}).get("rows")
             if rows is not None and rows != self.cfg.n:
                 msg = "loaded %d rows, expected %d" % (rows, self.cfg.n)
@@ -325,19 +351,38 @@ class Run:
             if capture:
                 r["answer"] = crosscheck.from_tally(shape, ans)[0]
             return r
+        if system == "tally_ch":
+            return self.run_tally_ch(q, shape, capture)
         if system == "duckdb":
             ans = self.duck.run(self.sql[(system, q)], rows=capture)
             r = {"ms": ans["ms"], "cpu": ans["cpu_ms"]}
             if capture:
                 r["answer"] = crosscheck.from_sql(shape, ans["columns"], ans["rows"])[0]
             return r
-        peer = self.live[system]
+        peer = self.live["tally-ch" if system == "ch_direct" else system]
         c0 = peer.cpu_ms()
-        ms, cols, rows = peer.run(self.sql[(system, q)])
+        if system == "ch_direct":
+            ms, cols, rows = peer.direct(self.sql[(system, q)])
+        else:
+            ms, cols, rows = peer.run(self.sql[(system, q)])
         c1 = peer.cpu_ms()
         r = {"ms": ms, "cpu": c1 - c0 if None not in (c0, c1) else None}
         if capture:
             r["answer"] = crosscheck.from_sql(shape, cols, rows)[0]
+        return r
+
+    def run_tally_ch(self, q, shape, capture):
+        """One request to Tally on ClickHouse; with capture, the answer
+        and the SQL it sent for it are kept."""
+        tch = self.tally_ch
+        c0, offset = tch.cpu_ms(), tch.sql_log_size()
+        ms, ans = tch.tally.aggregate(self.requests[q])
+        c1 = tch.cpu_ms()
+        r = {"ms": ms, "cpu": c1 - c0 if None not in (c0, c1) else None,
+             "server_ms": ans["query_info"].get("execution_time_ms")}
+        if capture:
+            r["answer"] = crosscheck.from_tally(shape, ans)[0]
+            self.out["tally_ch"].setdefault("sql", {})[q] = tch.sql_since(offset)
         return r
 
     def run_references(self, q):
@@ -453,6 +498,8 @@ class Run:
                                                 "hwm_mb": proc_status_mb(pid, "VmHWM")}
         if "postgres" in self.active:
             self.out["memory"]["postgres"] = self.live["postgres"].memory()
+        if "tally_ch" in self.active:
+            self.out["memory"]["tally_ch"] = self.tally_ch.memory()
 
     def crosscheck_all(self):
         for q in self.cfg.queries:
@@ -460,7 +507,8 @@ class Run:
             ref = self.answers.get(("duckdb_whole", q))
             numeric = self.answers.get(("duckdb_numeric", q))
             res = {}
-            for system in ("tally", "tally_rows", "clickhouse", "postgres"):
+            for system in ("tally", "tally_rows", "clickhouse", "postgres", "tally_ch",
+                           "ch_direct"):
                 got = self.answers.get((system, q))
                 if got is None or ref is None:
                     continue
@@ -472,6 +520,12 @@ class Run:
             if ("tally", q) in self.answers and ("tally_rows", q) in self.answers:
                 res["tally_vs_rows"] = crosscheck.compare(
                     shape, self.answers[("tally_rows", q)], self.answers[("tally", q)])["notes"]
+            # The ClickHouse backend and the hand-written SQL against
+            # embedded Tally's answer (the same contract, the same limits).
+            for system in ("tally_ch", "ch_direct"):
+                if ("tally", q) in self.answers and (system, q) in self.answers:
+                    res[system + "_vs_tally"] = crosscheck.compare(
+                        shape, self.answers[("tally", q)], self.answers[(system, q)])["notes"]
             self.out["crosscheck"][q] = res
 
     # ------------------------------------------------------------ stopping
@@ -495,7 +549,7 @@ class Run:
         if self.cfg.keep or self.out["errors"]:
             log("server folders and logs kept in", self.cfg.work)
             return
-        for sub in ("tally", "tally-offline", "clickhouse", "postgres"):
+        for sub in ("tally", "tally-offline", "clickhouse", "postgres", "tally-ch"):
             shutil.rmtree(os.path.join(self.cfg.work, sub), ignore_errors=True)
 
     # ------------------------------------------------------------ the run
@@ -527,6 +581,12 @@ class Run:
         md = report.render(self.out)
         with open(base + ".md", "w") as f:
             f.write(md)
+        if self.out["tally_ch"].get("sql"):
+            with open(base + "_tally_ch.sql", "w") as f:
+                for q, stmts in self.out["tally_ch"]["sql"].items():
+                    f.write("-- %s: what Tally on ClickHouse sent\n%s\n\n"
+                            % (q, ";\n".join(stmts) + ";"))
+            log("Tally's ClickHouse SQL in %s_tally_ch.sql" % base)
         print(md)
         log("results in %s.json and %s.md" % (base, base))
 

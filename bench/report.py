@@ -6,12 +6,14 @@ import json
 import sys
 
 LABELS = {"tally": "Tally", "tally_rows": "Tally rows", "duckdb": "DuckDB",
-          "clickhouse": "ClickHouse", "postgres": "PG jsonb"}
+          "clickhouse": "ClickHouse", "postgres": "PG jsonb", "tally_ch": "Tally on CH",
+          "ch_direct": "CH direct"}
 PEERS = ("duckdb", "clickhouse")
 STRICT = ("Q1", "Q2", "Q4", "Q6")    # Tally must be twice as fast as the best peer
 TARGET_ALL = 1.0
 TARGET_STRICT = 0.5
 TARGET_PG = 0.05
+TARGET_CH_DIRECT = 1.2   # Tally on ClickHouse / hand-written SQL, same cluster
 
 
 def median(res, system, q, kind="wall"):
@@ -81,6 +83,9 @@ def mismatches(res):
                 (typing if explained(e) else bad).append("%s %s" % (q, LABELS[system]))
         if c.get("tally_vs_rows"):
             bad.append("%s column path vs row path" % q)
+        for system in ("tally_ch", "ch_direct"):
+            if c.get(system + "_vs_tally"):
+                bad.append("%s %s vs Tally" % (q, LABELS[system]))
     return bad, typing
 
 
@@ -108,7 +113,7 @@ def section_times(res, lines):
     lines.append("")
     lines.append("| query | " + " | ".join(LABELS.values()) + " | Tally / best peer | target "
                  "| Tally / PG | target ≤ 0.05 | answer vs DuckDB |")
-    lines.append("|---|---:|---:|---:|---:|---:|---:|---|---:|---|---|")
+    lines.append("|---|" + "---:|" * len(LABELS) + "---:|---|---:|---|---|")
     for q in qs:
         r_best, r_pg, best = ratios(res, q)
         target = target_of(q)
@@ -171,17 +176,19 @@ def section_check(res, lines):
                  "LIMIT): groups tied with the last one returned may differ, since SQL leaves "
                  "ties unordered and Tally orders them by key.")
     lines.append("")
-    lines.append("| query | Tally | Tally rows | Tally column = row path | ClickHouse | PG jsonb |")
-    lines.append("|---|---|---|---|---|---|")
+    lines.append("| query | Tally | Tally rows | Tally column = row path | ClickHouse | PG jsonb "
+                 "| Tally on CH | Tally on CH = Tally | CH direct = Tally |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
     details = []
     for q in res["queries"]:
         c = res["crosscheck"].get(q, {})
         rows_same = c.get("tally_vs_rows")
         cells = [check_cell(c.get("tally")), check_cell(c.get("tally_rows")),
-                 "n/a" if rows_same is None else ("yes" if not rows_same else "**NO**"),
-                 check_cell(c.get("clickhouse")), check_cell(c.get("postgres"))]
+                 same_cell(rows_same), check_cell(c.get("clickhouse")),
+                 check_cell(c.get("postgres")), check_cell(c.get("tally_ch")),
+                 same_cell(c.get("tally_ch_vs_tally")), same_cell(c.get("ch_direct_vs_tally"))]
         lines.append("| %s | %s |" % (q, " | ".join(cells)))
-        for system in ("tally", "tally_rows", "clickhouse", "postgres"):
+        for system in ("tally", "tally_rows", "clickhouse", "postgres", "tally_ch"):
             e = c.get(system)
             if e and e["notes"]:
                 details.append("- %s %s vs DuckDB: %s" % (q, LABELS[system], "; ".join(e["notes"])))
@@ -191,12 +198,66 @@ def section_check(res, lines):
                                    % ("agree" if not rest else "; ".join(rest)))
         if rows_same:
             details.append("- %s Tally column path vs row path: %s" % (q, "; ".join(rows_same)))
+        for system in ("tally_ch", "ch_direct"):
+            if c.get(system + "_vs_tally"):
+                details.append("- %s %s vs Tally: %s" % (q, LABELS[system],
+                                                        "; ".join(c[system + "_vs_tally"])))
     lines.append("")
     if details:
         lines.append("Differences:")
         lines.append("")
         lines.extend(details)
         lines.append("")
+
+
+def same_cell(notes):
+    return "n/a" if notes is None else ("yes" if not notes else "**NO**")
+
+
+def ch_ratio(res, q, a, b):
+    x, y = median(res, a, q), median(res, b, q)
+    return x / y if x and y else None
+
+
+def section_clickhouse(res, lines):
+    """Tally on ClickHouse against the same cluster queried directly."""
+    if not res["timings"].get("tally_ch"):
+        return
+    ld = res["load"].get("tally_ch", {})
+    lines.append("## Tally on ClickHouse (%s shards) against ClickHouse queried directly"
+                 % ld.get("shards", "?"))
+    lines.append("")
+    lines.append("Tally on CH: `tally serve --backend clickhouse://...` over a cluster of "
+                 "clickhouse-server processes on this machine (tests/clickhouse/cluster.sh), "
+                 "the objects imported through Tally's HTTP import. CH direct: the hand-written "
+                 "SQL of bench/clickhouse_direct/ over the same Distributed table, sent to the "
+                 "same entry node. ClickHouse: the single server of the peer columns, loaded "
+                 "with its own flat table. Medians of wall ms; CPU is Tally's plus every "
+                 "node's.")
+    lines.append("")
+    lines.append("| query | Tally | Tally on CH | CH direct | Tally on CH / CH direct "
+                 "| target ≤ %.1f | Tally on CH / Tally | ClickHouse (own table) "
+                 "| CPU ms, Tally on CH / CH direct | SQL Tally sent, bytes |" % TARGET_CH_DIRECT)
+    lines.append("|---|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    sql = res.get("tally_ch", {}).get("sql", {})
+    met = 0
+    for q in res["queries"]:
+        r_direct = ch_ratio(res, q, "tally_ch", "ch_direct")
+        met += verdict(r_direct, TARGET_CH_DIRECT) == "met"
+        cpu = "%s / %s" % (fmt_ms(median(res, "tally_ch", q, "cpu")),
+                           fmt_ms(median(res, "ch_direct", q, "cpu")))
+        stmts = sql.get(q) or []
+        size = "%d (%d statement%s)" % (sum(len(x) for x in stmts), len(stmts),
+                                        "" if len(stmts) == 1 else "s") if stmts else "–"
+        lines.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            q, fmt_ms(median(res, "tally", q)), fmt_ms(median(res, "tally_ch", q)),
+            fmt_ms(median(res, "ch_direct", q)), fmt_ratio(r_direct),
+            verdict(r_direct, TARGET_CH_DIRECT), fmt_ratio(ch_ratio(res, q, "tally_ch", "tally")),
+            fmt_ms(median(res, "clickhouse", q)), cpu, size))
+    lines.append("")
+    lines.append("Target Tally on CH / CH direct ≤ %.1f met: %d of %d."
+                 % (TARGET_CH_DIRECT, met, len(res["queries"])))
+    lines.append("")
 
 
 def section_cold(res, lines):
@@ -280,6 +341,17 @@ def load_rows_peers(res):
                      % (c["load_ms"] / 1000, c["flatten_and_insert_ms"] / 1000,
                         c["optimize_final_ms"] / 1000, mb(c["table_bytes"]),
                         m.get("rss_mb"), m.get("hwm_mb"))))
+    c = ld.get("tally_ch")
+    if c:
+        m = mem.get("tally_ch", {})
+        rows.append(("Tally on ClickHouse import (HTTP stream into %s shards, then OPTIMIZE "
+                     "FINAL on each)" % c["shards"],
+                     "%d objects/s (%s objects in %.1f s; OPTIMIZE FINAL %.1f s, then %s "
+                     "active parts per shard); tables %s on disk; Tally RSS %s MiB, nodes "
+                     "RSS %s MiB"
+                     % (c["objects_per_s"], c["imported"], c["import_wall_s"],
+                        c["optimize_final_s"], c.get("parts_per_shard", "?"),
+                        mb(c["table_bytes"]), m.get("tally_rss_mb"), m.get("nodes_rss_mb"))))
     p = ld.get("postgres")
     if p:
         m = mem.get("postgres", {})
@@ -357,6 +429,7 @@ def render(res):
     section_times(res, lines)
     section_spread(res, lines)
     section_cpu(res, lines)
+    section_clickhouse(res, lines)
     section_check(res, lines)
     section_cold(res, lines)
     section_load(res, lines)

@@ -10,10 +10,12 @@
 #   BENCH_DATA [/tmp/bench-data]  data files, npm packages, server folders, results
 #   SEED [42]              data generator seed
 #   QUERIES [Q1,...,Q8]    which of the shared requests
-#   PEERS [duckdb,clickhouse,postgres]  which peers to load and run
+#   PEERS [duckdb,clickhouse,postgres]  which peers to load and run; add
+#                          tally-ch for Tally on a 2-shard ClickHouse cluster
 #                          (at 10M: PEERS=duckdb,clickhouse ROW_RUNS=0)
 #   BENCH_KEEP [0]         1 keeps the server data folders after the run
-#   TALLY_BENCH_PORT [18471], CHBENCH_HTTP_PORT [28133], CHBENCH_TCP_PORT [29010],
+#   TALLY_BENCH_PORT [18471], TALLY_CH_BENCH_PORT [18472],
+#   CHBENCH_HTTP_PORT [28133], CHBENCH_TCP_PORT [29010],
 #   PGBENCH_PORT [25542]   loopback ports of the servers the run starts (keep them
 #                          out of the ephemeral range 32768-60999)
 #   TALLY_CACHE_BUDGET     passed to tally serve --cache-budget when set

@@ -9,6 +9,9 @@ flattener are read from the shared benchmark folder at run time.
   DuckDBPeer      one node process (duckdb_server.js) over stdin/stdout
   ClickHousePeer  clickhouse-server 18.16 over HTTP
   PostgresPeer    PostgreSQL 15 cluster, one psycopg2 connection
+  TallyClickHouse `tally serve --backend clickhouse://...` over a 2-shard
+                  cluster (tests/clickhouse/cluster.sh), and hand-written
+                  SQL sent straight to the same cluster and tables
 """
 import http.client
 import json
@@ -173,8 +176,9 @@ class TallyServer:
     NAMESPACE = "bench"
     BUCKET = "objects"
 
-    def __init__(self, binary, data, port, extra_args, log_path):
+    def __init__(self, binary, data, port, extra_args, log_path, env=None):
         self.binary = binary
+        self.env = env
         self.data = data
         self.port = port
         self.extra_args = list(extra_args)
@@ -194,7 +198,7 @@ class TallyServer:
         start_offset = os.path.getsize(self.log_path) if os.path.exists(self.log_path) else 0
         with open(self.log_path, "a") as logf:
             self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
+                                         start_new_session=True, env=self.env)
         self.http = HttpClient(self.port)
         self._wait_ready(timeout, start_offset)
 
@@ -238,10 +242,12 @@ class TallyServer:
         return json.loads(data) if data else None, ms
 
     def create_bucket(self):
+        """Returns the new bucket's id."""
         body = json.dumps({"namespace_name": self.NAMESPACE}).encode()
         self._call("POST", "/v1/namespaces", body)
         body = json.dumps({"bucket_name": self.BUCKET}).encode()
-        self._call("POST", "/v1/buckets", body)
+        answer, _ = self._call("POST", "/v1/buckets", body)
+        return answer["bucket_id"]
 
     def import_file(self, path, chunk_bytes):
         """Streams an NDJSON file as a chunked request body."""
@@ -628,3 +634,160 @@ class PostgresPeer:
             if not wait_gone(self.postmaster, 60):
                 os.kill(self.postmaster, signal.SIGQUIT)
                 wait_gone(self.postmaster, 30)
+
+
+# ------------------------------------------------------------ Tally on ClickHouse
+
+class TallyClickHouse:
+    """Tally with the ClickHouse backend over a 2-shard cluster of its own
+    (tests/clickhouse/cluster.sh in base/cluster), and a direct HTTP
+    connection to the cluster's entry node for hand-written SQL over the
+    tables Tally created. The SQL Tally sends is appended to base/sql.log
+    (the backend's TALLY_CH_DUMP file), so that the report can show it."""
+
+    SHARDS = 2
+
+    def __init__(self, binary, root, base, port, extra_args, log_path):
+        self.root = root
+        self.base = base
+        self.cluster_dir = os.path.join(base, "cluster")
+        self.sql_log = os.path.join(base, "sql.log")
+        self.url = None
+        self.entry = None
+        self.tables = None
+        self.http = None
+        self.tally = TallyServer(binary, os.path.join(base, "tally"), port, extra_args,
+                                 log_path, env=dict(os.environ, TALLY_CH_DUMP=self.sql_log))
+
+    @property
+    def pids(self):
+        """The Tally server's PID and those of the ClickHouse nodes."""
+        out = [self.tally.pid] if self.tally.pid else []
+        for i in range(1, self.SHARDS + 1):
+            try:
+                with open(os.path.join(self.cluster_dir, "node%d" % i, "pid")) as f:
+                    out.append(int(f.read()))
+            except (OSError, ValueError):
+                pass
+        return out
+
+    def _cluster(self, *args):
+        script = os.path.join(self.root, "tests", "clickhouse", "cluster.sh")
+        r = subprocess.run([script] + list(args), capture_output=True, text=True)
+        if r.returncode != 0:
+            raise BenchError("cluster.sh %s failed: %s" % (args[0], (r.stdout + r.stderr)[-2000:]))
+        return r.stdout.strip()
+
+    def start(self):
+        shutil.rmtree(self.base, ignore_errors=True)
+        os.makedirs(self.tally.data)
+        self.url = self._cluster("start", self.cluster_dir, str(self.SHARDS))
+        m = re.match(r"clickhouse://([^/:]+):(\d+)/", self.url)
+        self.entry = int(m.group(2))
+        self.http = HttpClient(self.entry)
+        self.tally.extra_args += ["--backend", self.url]
+        self.tally.start()
+
+    def load(self, file, chunk_bytes):
+        """Creates the bucket, imports the file over HTTP, then merges
+        each shard's parts (OPTIMIZE ... FINAL), timing both."""
+        bucket_id = self.tally.create_bucket()
+        self.tables = {"table": "tally.`objects_%s`" % bucket_id,
+                       "local": "tally.`objects_%s_local`" % bucket_id}
+        t0 = time.perf_counter()
+        answer, _ = self.tally.import_file(file, chunk_bytes)
+        import_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for port in self.node_ports():
+            self.optimize(port)
+        optimize_s = time.perf_counter() - t0
+        parts = [int(self.sql("SELECT count() FROM system.parts WHERE active AND "
+                              "database = 'tally'", port=port)[0])
+                 for port in self.node_ports()]
+        rows = int(self.sql("SELECT count() FROM %s WHERE is_deleted = 0"
+                            % self.tables["table"])[0])
+        table_bytes = sum(int(self.sql("SELECT sum(bytes) FROM system.parts WHERE active "
+                                       "AND database = 'tally'", port=port)[0])
+                          for port in self.node_ports())
+        return {"imported": answer.get("imported"), "rejected": answer.get("rejected"),
+                "import_wall_s": round(import_s, 2), "optimize_final_s": round(optimize_s, 2),
+                "objects_per_s": round((answer.get("imported") or 0) / import_s),
+                "rows": rows, "table_bytes": table_bytes, "shards": self.SHARDS,
+                "parts_per_shard": parts,
+                "rejections": answer.get("rejections")}
+
+    def optimize(self, port, timeout=1800):
+        """OPTIMIZE ... FINAL on one node until it has run: ClickHouse
+        skips it quietly while background merges hold the parts, so it is
+        asked to say so, and retried once those merges are done."""
+        deadline = time.time() + timeout
+        count_parts = ("SELECT count() FROM system.parts WHERE active AND database = 'tally' "
+                       "AND table = '%s'" % self.tables["local"].split("`")[1])
+        while int(self.sql(count_parts, port=port)[0]) > 1:
+            try:
+                self.sql("OPTIMIZE TABLE %s FINAL" % self.tables["local"], port=port,
+                         settings={"optimize_throw_if_noop": "1"})
+                return
+            except BenchError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(1)
+            while int(self.sql("SELECT count() FROM system.merges", port=port)[0]) > 0:
+                time.sleep(1)
+
+    def node_ports(self):
+        return [int(p) for p in re.findall(r"127\.0\.0\.1:(\d+)",
+                                           self.url.split("nodes=", 1)[1])]
+
+    def sql(self, text, port=None, settings=None):
+        """One statement over HTTP on the entry node (or another node);
+        returns (body text, wall ms)."""
+        path = "/?" + urllib.parse.urlencode(settings or {})
+        client = self.http if port in (None, self.entry) else HttpClient(port)
+        try:
+            status, data, ms = client.request("POST", path, text.encode())
+        finally:
+            if client is not self.http:
+                client.close()
+        if status != 200:
+            raise BenchError("clickhouse answered %d: %s" % (status, data[:600]))
+        return data.decode(), ms
+
+    def direct(self, sql):
+        """Hand-written SQL ({table} is the Distributed table) on the same
+        cluster: returns (wall ms, columns, rows)."""
+        text, ms = self.sql(sql.format(**self.tables).rstrip().rstrip(";")
+                            + " FORMAT JSONCompact")
+        doc = json.loads(text)
+        return ms, [c["name"] for c in doc["meta"]], doc["data"]
+
+    def sql_log_size(self):
+        try:
+            return os.path.getsize(self.sql_log)
+        except OSError:
+            return 0
+
+    def sql_since(self, offset):
+        """The statements Tally sent since offset of the SQL log."""
+        with open(self.sql_log, errors="replace") as f:
+            f.seek(offset)
+            return [s.strip() for s in f.read().split("\n;;\n") if s.strip()]
+
+    def version(self):
+        return "ClickHouse " + self.sql("SELECT version()")[0].strip()
+
+    def cpu_ms(self):
+        """Tally's CPU plus that of every ClickHouse node."""
+        vals = [proc_cpu_ms(pid) for pid in self.pids]
+        return None if not vals or None in vals else sum(vals)
+
+    def memory(self):
+        return {"tally_rss_mb": proc_status_mb(self.tally.pid, "VmRSS"),
+                "nodes_rss_mb": [proc_status_mb(pid, "VmRSS") for pid in self.pids[1:]]}
+
+    def stop(self):
+        if self.http:
+            self.http.close()
+        self.tally.stop()
+        if os.path.isdir(self.cluster_dir):
+            self._cluster("stop", self.cluster_dir)

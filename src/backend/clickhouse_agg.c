@@ -45,8 +45,11 @@
 
 #define ELEM "elem"
 /* A value tuple's type that the decoder reads from the key's first byte
- * (typed paths whose key tells the form: see ch_typed). */
+ * (typed paths whose key tells the form: see ch_typed); numbers there are
+ * integers, or with the second code doubles (a path that has held both
+ * is not read by its key). */
 #define TYPE_FROM_KEY 255
+#define TYPE_FROM_KEY_DOUBLES 254
 /* The element position of an unwound value that is not an array. */
 #define ELEM_WHOLE "4294967295"
 
@@ -371,6 +374,14 @@ static bool typed_by_key(const struct aq *q, const struct agg_path *p)
     return t != NULL && ch_typed_key_decides(t);
 }
 
+/* The type code of a value read from a typed path's key alone. */
+static int key_type_code(const struct aq *q, const struct agg_path *p)
+{
+    const struct ch_typed *t = key_typed(q, p);
+
+    return t != NULL && t->held_double ? TYPE_FROM_KEY_DOUBLES : TYPE_FROM_KEY;
+}
+
 static void key_columns(struct aq *q, int i)
 {
     const struct agg_key *k = &q->req->keys[i];
@@ -387,7 +398,8 @@ static void key_columns(struct aq *q, int i)
     buf_adds(&q->sql, "hex(");
     group_expr(q, k);
     if (typed_by_key(q, &k->field)) {
-        ch_sql_printf(&q->sql, "), (toUInt8(%d), '')", TYPE_FROM_KEY);
+        ch_sql_printf(&q->sql, "), (toUInt8(%d), '')",
+                      key_type_code(q, &k->field));
         q->ncols += 2;
         return;
     }
@@ -510,7 +522,8 @@ static void metric_columns(struct aq *q, int j)
     case AGG_MAX:
         if (typed_by_key(q, &m->field)) {
             /* Equal keys are equal values: the key alone. */
-            ch_sql_printf(b, "(toUInt8(%d), hex(%s(", TYPE_FROM_KEY,
+            ch_sql_printf(b, "(toUInt8(%d), hex(%s(",
+                          key_type_code(q, &m->field),
                           m->fn == AGG_MIN ? "minIf" : "maxIf");
             facet(q, &m->field, CHF_SKEY);
             buf_adds(b, ", ");
@@ -550,6 +563,20 @@ static void metric_columns(struct aq *q, int j)
         q->ncols++;
         return;
     case AGG_ADD_TO_SET:
+        if (typed_by_key(q, &m->field)) {
+            /* Equal keys are equal values: the distinct keys alone, in
+             * key order, shaped as the pairs below. */
+            ch_sql_printf(b, "arrayMap(x -> (hex(x), (toUInt8(%d), hex(x), "
+                             "'')), arraySort(groupUniqArrayIf(",
+                          key_type_code(q, &m->field));
+            facet(q, &m->field, CHF_SKEY);
+            buf_adds(b, ", ");
+            cond_begin(q);
+            facet(q, &m->field, CHF_PRESENT);
+            buf_adds(b, ")))");
+            q->ncols++;
+            return;
+        }
         /* Every present value by (sort key, storage order): the first of
          * equal ones is the one kept (done in C). */
         buf_adds(b, "arrayMap(x -> (hex(x.1), x.3), arraySort(groupArrayIf((");
@@ -912,14 +939,15 @@ static void merge_dates(const bson_iter_t *json, const bson_iter_t *key,
 
 /* A value from (type, hex sort key, json) into the arena. */
 /* The type of a typed path's value from its key's rank: numbers there
- * are integers (key_decides excludes number and float). */
-static int64_t type_from_rank(uint8_t rank)
+ * are integers, or doubles with TYPE_FROM_KEY_DOUBLES (key_decides
+ * excludes a path that has held both). */
+static int64_t type_from_rank(uint8_t rank, bool doubles)
 {
     switch (rank) {
     case CHR_NULL:
         return CHT_NULL;
     case CHR_NUMBER:
-        return CHT_INT;
+        return doubles ? CHT_DOUBLE : CHT_INT;
     case CHR_STRING:
         return CHT_STRING;
     case CHR_BOOL:
@@ -954,8 +982,9 @@ static int decode_value(struct agg_ctx *c, const bson_iter_t *tuple,
     if (t == 0 || hexn == 0)
         return 0;
     rc = unhex(hex, hexn, &key);
-    if (rc == 0 && t == TYPE_FROM_KEY)
-        t = type_from_rank(key.len > 0 ? (uint8_t)key.data[0] : 0);
+    if (rc == 0 && (t == TYPE_FROM_KEY || t == TYPE_FROM_KEY_DOUBLES))
+        t = type_from_rank(key.len > 0 ? (uint8_t)key.data[0] : 0,
+                           t == TYPE_FROM_KEY_DOUBLES);
     bson_value_t v;
     if (rc == 0)
         rc = ch_key_decode((const uint8_t *)key.data, key.len,

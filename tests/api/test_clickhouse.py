@@ -304,6 +304,32 @@ def test_members_get_columns_and_keep_their_meaning(cluster, bucket):
                                                   int(field[-2:]))]
 
 
+def test_keys_of_a_member_holding_only_doubles_stay_doubles(bucket):
+    """A member that has held doubles and no integers is read by its key
+    alone (group keys, min, max, add_to_set); the key is decoded as a
+    double, not cut to an integer."""
+    c, bid = bucket
+    assert c.post(objects(bid) + "/batch", json={"objects": [
+        {"metadata": {"d": 1.5}}, {"metadata": {"d": 2.25}},
+        {"metadata": {"d": 1.5}}, {"metadata": {"d": 8388.3}}]}
+    ).json()["succeeded_count"] == 4
+    r = aggregate(c, bid, {"group_by": [{"field": "metadata.d", "alias": "d"}],
+                           "aggregations": [{"function": "count", "alias": "n"}],
+                           "sort_by": "d", "sort_direction": "asc"})
+    assert r.status_code == 200, r.text
+    assert [(g["group"]["d"], g["metrics"]["n"]) for g in r.json()["results"]] == \
+        [(1.5, 2), (2.25, 1), (8388.3, 1)]
+    r = aggregate(c, bid, {"range_buckets": [{"field": "metadata.d",
+                                              "boundaries": [0, 10000]}],
+                           "aggregations": [
+        {"function": "min", "field": "metadata.d", "alias": "lo"},
+        {"function": "max", "field": "metadata.d", "alias": "hi"},
+        {"function": "add_to_set", "field": "metadata.d", "alias": "set"}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["metrics"] == {"lo": 1.5, "hi": 8388.3,
+                                                 "set": [1.5, 2.25, 8388.3]}
+
+
 def test_rows_whose_first_byte_is_white_space(bucket):
     """Rows follow the INSERT statement in the body, after a newline; a
     row starts with its object_id's length, which may be the byte of a
