@@ -244,6 +244,33 @@ static uint64_t key_atom(const struct vplan *p, const struct vkey *k,
     return payload;
 }
 
+/* The bucket of number d among the key's boundaries, or outside (the
+ * default label's slot) when it is below the first or not below the
+ * last. */
+static inline int range_slot(const struct agg_key *rk, double d, int outside)
+{
+    if (!(d >= rk->bounds[0] && d < rk->bounds[rk->nbounds - 1]))
+        return outside;
+
+    /* TUNING: a few boundaries (the usual case) are counted without
+     * branches; a search's dependent steps cost more below 16. */
+    if (rk->nbounds <= 16) {
+        int slot = 0;
+        for (int j = 1; j < rk->nbounds - 1; j++) /* strictly ascending */
+            slot += d >= rk->bounds[j];
+        return slot;
+    }
+    int lo = 0, hi = rk->nbounds - 1;
+    while (hi - lo > 1) {
+        int mid = (lo + hi) / 2;
+        if (d >= rk->bounds[mid])
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* The label index of one unit (and its label, unless value is NULL). */
 static uint32_t range_index(const struct vplan *p, const struct vkey *k,
                             uint32_t unit, bson_value_t *value)
@@ -253,20 +280,8 @@ static uint32_t range_index(const struct vplan *p, const struct vkey *k,
     int idx = k->nlabels - 1; /* the default label */
     bson_value_t v;
 
-    if (vexec_cell_value(c, unit, &v) && value_is_number(v.value_type)) {
-        double d = value_as_double(&v);
-        if (d >= rk->bounds[0] && d < rk->bounds[rk->nbounds - 1]) {
-            int lo = 0, hi = rk->nbounds - 1;
-            while (hi - lo > 1) {
-                int mid = (lo + hi) / 2;
-                if (d >= rk->bounds[mid])
-                    lo = mid;
-                else
-                    hi = mid;
-            }
-            idx = lo;
-        }
-    }
+    if (vexec_cell_value(c, unit, &v) && value_is_number(v.value_type))
+        idx = range_slot(rk, value_as_double(&v), idx);
     idx = k->label_index[idx];
     if (value == NULL)
         return (uint32_t)idx + 1;
@@ -414,6 +429,25 @@ static void date_day_indexes(struct vthread *th, int ki,
     }
 }
 
+/* range_index for a batch, numbers read straight from their cells. */
+static void range_indexes(const struct vplan *p, const struct vkey *k,
+                          const uint32_t *units, uint32_t n, uint32_t *out)
+{
+    const struct cc_column *c = &p->view.cols[k->col.index];
+    int outside = k->nlabels - 1;
+
+    for (uint32_t i = 0; i < n; i++) {
+        uint8_t tag = cell_tag(c, units[i]);
+        if (tag != CC_INT && tag != CC_DOUBLE) {
+            out[i] = range_index(p, k, units[i], NULL);
+            continue;
+        }
+        union cc_value v = cell_val(c, units[i]);
+        double d = tag == CC_INT ? (double)v.i : v.d;
+        out[i] = (uint32_t)k->label_index[range_slot(k->k, d, outside)] + 1;
+    }
+}
+
 static void key_indexes(struct vthread *th, int ki, uint32_t n)
 {
     const struct vkey *k = &th->p->keys[ki];
@@ -431,8 +465,7 @@ static void key_indexes(struct vthread *th, int ki, uint32_t n)
         date_day_indexes(th, ki, units, n, out);
         break;
     case VKEY_RANGE:
-        for (uint32_t i = 0; i < n; i++)
-            out[i] = range_index(th->p, k, units[i], NULL);
+        range_indexes(th->p, k, units, n, out);
         break;
     default:
         for (uint32_t i = 0; i < n; i++)

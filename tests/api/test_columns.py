@@ -171,6 +171,13 @@ THREADED_QUERIES = [
      "aggregations": [{"function": "count", "alias": "n"},
                       {"function": "push", "field": "metadata.h", "alias": "p"}],
      "filters": {"metadata.i": {"$lt": 40}}},
+    # Past 16 boundaries the bucket is found by a search, not a count.
+    {"range_buckets": [{"field": "metadata.i", "boundaries": list(range(-100, 100, 10)),
+                        "default_bucket": "far"}],
+     "aggregations": [{"function": "count", "alias": "n"},
+                      {"function": "avg", "field": "metadata.d", "alias": "a"}]},
+    {"range_buckets": [{"field": "metadata.m", "boundaries": [-60, -0.5, 0, 7, 7.5, 1e6]}],
+     "aggregations": [{"function": "count", "alias": "n"}]},
     {"group_by": [{"field": "metadata.h"}],
      "aggregations": [{"function": "count", "alias": "n"},
                       {"function": "max", "field": "created_at", "alias": "last"}],
