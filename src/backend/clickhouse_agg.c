@@ -419,6 +419,17 @@ static void cond_begin(struct aq *q)
     ch_sql_printf(&q->sql, "%s AND ", q->valid);
 }
 
+/* The condition that ends the groupArrayIf-style collectors (push,
+ * add_to_set): the row is valid and the field present; closes the
+ * collector, its sort and its map, and counts the column. */
+static void collect_where_present(struct aq *q, const struct agg_path *p)
+{
+    cond_begin(q);
+    facet(q, p, CHF_PRESENT);
+    buf_adds(&q->sql, ")))");
+    q->ncols++;
+}
+
 /* Text of a facet, for reuse. */
 static char *facet_text(struct aq *q, const struct agg_path *p,
                         enum ch_facet f)
@@ -557,10 +568,7 @@ static void metric_columns(struct aq *q, int j)
         ch_sql_printf(b, "%s, ", q->ord);
         value_tuple(q, &m->field);
         buf_adds(b, "), ");
-        cond_begin(q);
-        facet(q, &m->field, CHF_PRESENT);
-        buf_adds(b, ")))");
-        q->ncols++;
+        collect_where_present(q, &m->field);
         return;
     case AGG_ADD_TO_SET:
         if (typed_by_key(q, &m->field)) {
@@ -571,10 +579,7 @@ static void metric_columns(struct aq *q, int j)
                           key_type_code(q, &m->field));
             facet(q, &m->field, CHF_SKEY);
             buf_adds(b, ", ");
-            cond_begin(q);
-            facet(q, &m->field, CHF_PRESENT);
-            buf_adds(b, ")))");
-            q->ncols++;
+            collect_where_present(q, &m->field);
             return;
         }
         /* Every present value by (sort key, storage order): the first of
@@ -584,10 +589,7 @@ static void metric_columns(struct aq *q, int j)
         ch_sql_printf(b, ", %s, ", q->ord);
         value_tuple(q, &m->field);
         buf_adds(b, "), ");
-        cond_begin(q);
-        facet(q, &m->field, CHF_PRESENT);
-        buf_adds(b, ")))");
-        q->ncols++;
+        collect_where_present(q, &m->field);
         return;
     default:
         buf_adds(b, "0");

@@ -855,8 +855,7 @@ struct ch_import {
     char bucket_id[IDS_MAX], policy[16];
     struct importer_config cfg;
 
-    struct buf partial;          /* an incomplete line carried over */
-    bool skipping;               /* inside a line that is too long */
+    struct import_lines framing;
     uint64_t line_no;
     struct buf bodies;           /* the batch: parsed lines, as BSON */
     uint64_t *lines;
@@ -1021,50 +1020,31 @@ static int too_long(struct ch_import *im, struct err *e)
              "line is longer than max_object_bytes (%llu bytes)",
              (unsigned long long)im->cfg.max_object_bytes);
     im->stats.lines++;
-    if (reject(im, im->line_no + 1, ERR_TOO_LARGE, msg) != 0)
+    im->line_no++;
+    if (reject(im, im->line_no, ERR_TOO_LARGE, msg) != 0)
         return err_set(e, ERR_NOMEM, "out of memory");
     return check_reject_limit(im, e);
 }
+
+static int line_taken(void *ctx, const char *s, size_t n, struct err *e)
+{
+    return take_line(ctx, s, n, e);
+}
+
+static int line_too_long(void *ctx, struct err *e)
+{
+    return too_long(ctx, e);
+}
+
+static const struct import_line_ops line_ops = {line_taken, line_too_long};
 
 static int imp_feed(struct backend_import *b, const char *data, size_t n,
                     struct err *e)
 {
     struct ch_import *im = imp(b);
-    uint64_t max = im->cfg.max_object_bytes;
 
     im->stats.bytes += n;
-    while (n > 0) {
-        const char *nl = memchr(data, '\n', n);
-        size_t take = nl ? (size_t)(nl - data) : n;
-        int rc = 0;
-
-        if (im->skipping) {
-            if (nl != NULL) {
-                im->skipping = false;
-                im->line_no++;
-            }
-        } else if (max > 0 && im->partial.len + take > max) {
-            buf_reset(&im->partial);
-            im->skipping = nl == NULL;
-            rc = too_long(im, e);
-            if (nl != NULL)
-                im->line_no++;
-        } else {
-            buf_add(&im->partial, data, take);
-            if (im->partial.oom)
-                rc = err_set(e, ERR_NOMEM, "out of memory");
-            else if (nl != NULL) {
-                rc = take_line(im, im->partial.data ? im->partial.data : "",
-                               im->partial.len, e);
-                buf_reset(&im->partial);
-            }
-        }
-        if (rc != 0)
-            return rc;
-        data += take + (nl != NULL);
-        n -= take + (nl != NULL);
-    }
-    return 0;
+    return import_lines_feed(&im->framing, data, n, &line_ops, im, e);
 }
 
 static int imp_drain(struct backend_import *b, struct err *e)
@@ -1075,11 +1055,8 @@ static int imp_drain(struct backend_import *b, struct err *e)
 static int imp_finish(struct backend_import *b, struct err *e)
 {
     struct ch_import *im = imp(b);
-    int rc = 0;
+    int rc = import_lines_finish(&im->framing, &line_ops, im, e);
 
-    if (im->partial.len > 0)
-        rc = take_line(im, im->partial.data, im->partial.len, e);
-    buf_reset(&im->partial);
     return rc != 0 ? rc : flush(im, e);
 }
 
@@ -1105,7 +1082,7 @@ static void imp_free(struct backend_import *b)
 
     import_rejects_release(&im->rejects);
     free(im->lines);
-    buf_release(&im->partial);
+    import_lines_release(&im->framing);
     buf_release(&im->bodies);
     free(im);
 }
@@ -1126,6 +1103,7 @@ int ch_import_new(struct backend *be, const struct backend_req *r,
     im->base.ops = &ch_import_ops;
     im->ch = (struct ch *)be;
     im->cfg = *cfg;
+    im->framing.max = cfg->max_object_bytes;
     snprintf(im->ns_id, sizeof(im->ns_id), "%s", r->ns_id);
     snprintf(im->policy, sizeof(im->policy), "%s", r->policy ? r->policy : "");
 

@@ -558,6 +558,8 @@ static int finish(struct agg_plan *plan, struct agg_ctx *c,
     int rc = vexec_fold_merge(th, nthreads, table, c, &total);
     if (rc == 0)
         rc = stage_accumulate_finish(table, &groups, &n);
+    if (rc != 0 && c->e->code == ERR_OK) /* the merge sets no message */
+        return err_set(c->e, rc, "out of memory merging the groups");
     if (rc != 0)
         return rc;
     if (total == 0) /* no group was left out */

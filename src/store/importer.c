@@ -54,8 +54,7 @@ struct importer {
     bson_t record_copy;
     enum ingest_policy policy;
 
-    struct buf partial;      /* an incomplete line carried over */
-    bool skipping;           /* inside a line that is too long */
+    struct import_lines framing;
     uint64_t line_no;
     struct buf parsed;       /* scratch for one line's BSON */
 
@@ -403,56 +402,51 @@ static int too_long(struct importer *im, struct err *e)
              "line is longer than max_object_bytes (%llu bytes)",
              (unsigned long long)im->cfg.max_object_bytes);
     im->stats.lines++;
-    int rc = reject(im, im->line_no + 1, ERR_TOO_LARGE, msg);
+    im->line_no++;
+    int rc = reject(im, im->line_no, ERR_TOO_LARGE, msg);
     return rc != 0 ? err_set(e, rc, "out of memory")
                    : check_reject_limit(im, e);
 }
 
+/* --- NDJSON framing ---------------------------------------------------- */
+
 /* Bytes up to the next newline go to the partial line (or are dropped
  * while skipping an overlong line). *used says how many were consumed;
  * *line_done that a whole line now waits in partial. */
-static int carry(struct importer *im, const char *p, size_t n, size_t *used,
-                 bool *line_done, struct err *e)
+static int carry(struct import_lines *l, const char *p, size_t n,
+                 size_t *used, bool *line_done,
+                 const struct import_line_ops *ops, void *ctx, struct err *e)
 {
     const char *nl = memchr(p, '\n', n);
     size_t take = nl ? (size_t)(nl - p) : n;
-    uint64_t max = im->cfg.max_object_bytes;
 
     *used = take + (nl != NULL);
-    *line_done = nl != NULL;
-    if (im->skipping) {
-        if (nl != NULL) {
-            im->skipping = false;
-            im->line_no++;
-        }
-        *line_done = false;
+    *line_done = false;
+    if (l->skipping) {
+        l->skipping = nl == NULL;
         return 0;
     }
-    if (max > 0 && im->partial.len + take > max) {
-        buf_reset(&im->partial);
-        im->skipping = nl == NULL;
-        int rc = too_long(im, e);
-        if (nl != NULL)
-            im->line_no++;
-        *line_done = false;
-        return rc;
+    if (l->max > 0 && l->partial.len + take > l->max) {
+        buf_reset(&l->partial);
+        l->skipping = nl == NULL;
+        return ops->too_long(ctx, e);
     }
-    buf_add(&im->partial, p, take);
-    return im->partial.oom ? err_set(e, ERR_NOMEM, "out of memory") : 0;
+    buf_add(&l->partial, p, take);
+    *line_done = nl != NULL;
+    return l->partial.oom ? err_set(e, ERR_NOMEM, "out of memory") : 0;
 }
 
-int importer_feed(struct importer *im, const char *data, size_t n,
-                  struct err *e)
+int import_lines_feed(struct import_lines *l, const char *data, size_t n,
+                      const struct import_line_ops *ops, void *ctx,
+                      struct err *e)
 {
-    im->stats.bytes += n;
     while (n > 0) {
         /* Fast path: a whole line inside this piece, nothing carried. */
-        const char *nl = im->partial.len == 0 && !im->skipping
+        const char *nl = l->partial.len == 0 && !l->skipping
                              ? memchr(data, '\n', n)
                              : NULL;
-        if (nl != NULL && (im->cfg.max_object_bytes == 0 ||
-                           (uint64_t)(nl - data) <= im->cfg.max_object_bytes)) {
-            int rc = take_line(im, data, (size_t)(nl - data), e);
+        if (nl != NULL && (l->max == 0 || (uint64_t)(nl - data) <= l->max)) {
+            int rc = ops->line(ctx, data, (size_t)(nl - data), e);
             if (rc != 0)
                 return rc;
             n -= (size_t)(nl - data) + 1;
@@ -462,10 +456,10 @@ int importer_feed(struct importer *im, const char *data, size_t n,
 
         size_t used;
         bool done;
-        int rc = carry(im, data, n, &used, &done, e);
+        int rc = carry(l, data, n, &used, &done, ops, ctx, e);
         if (rc == 0 && done) {
-            rc = take_line(im, im->partial.data, im->partial.len, e);
-            buf_reset(&im->partial);
+            rc = ops->line(ctx, l->partial.data, l->partial.len, e);
+            buf_reset(&l->partial);
         }
         if (rc != 0)
             return rc;
@@ -475,6 +469,42 @@ int importer_feed(struct importer *im, const char *data, size_t n,
     return 0;
 }
 
+int import_lines_finish(struct import_lines *l,
+                        const struct import_line_ops *ops, void *ctx,
+                        struct err *e)
+{
+    int rc = 0;
+
+    if (l->partial.len > 0)
+        rc = ops->line(ctx, l->partial.data, l->partial.len, e);
+    buf_reset(&l->partial);
+    return rc;
+}
+
+void import_lines_release(struct import_lines *l)
+{
+    buf_release(&l->partial);
+}
+
+static int line_taken(void *ctx, const char *s, size_t n, struct err *e)
+{
+    return take_line(ctx, s, n, e);
+}
+
+static int line_too_long(void *ctx, struct err *e)
+{
+    return too_long(ctx, e);
+}
+
+static const struct import_line_ops line_ops = {line_taken, line_too_long};
+
+int importer_feed(struct importer *im, const char *data, size_t n,
+                  struct err *e)
+{
+    im->stats.bytes += n;
+    return import_lines_feed(&im->framing, data, n, &line_ops, im, e);
+}
+
 int importer_drain(struct importer *im, struct err *e)
 {
     return drain(im, e);
@@ -482,11 +512,8 @@ int importer_drain(struct importer *im, struct err *e)
 
 int importer_finish(struct importer *im, struct err *e)
 {
-    int rc = 0;
+    int rc = import_lines_finish(&im->framing, &line_ops, im, e);
 
-    if (im->partial.len > 0)
-        rc = take_line(im, im->partial.data, im->partial.len, e);
-    buf_reset(&im->partial);
     if (rc == 0)
         rc = flush(im, e);
     if (rc == 0)
@@ -534,6 +561,7 @@ int importer_new(struct store *s, const char *ns_id, const char *bucket,
         return err_set(e, ERR_NOMEM, "out of memory");
     im->store = s;
     im->cfg = *cfg;
+    im->framing.max = cfg->max_object_bytes;
     snprintf(im->ns_id, sizeof(im->ns_id), "%s", ns_id);
     bson_init(&im->record_copy);
     for (int i = 0; i < 2; i++)
@@ -580,7 +608,7 @@ void importer_free(struct importer *im)
         free(b->errors);
     }
     import_rejects_release(&im->rejects);
-    buf_release(&im->partial);
+    import_lines_release(&im->framing);
     buf_release(&im->parsed);
     bson_destroy(&im->record_copy);
     free(im);

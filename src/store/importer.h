@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "store/store.h"
 
 /* TUNING: 10000 lines (about 5 MB of objects) per commit. Every commit
@@ -73,6 +74,32 @@ void import_rejects_release(struct import_rejects *r);
 bool import_line_refused(int rc);
 /* Whether a line holds only white space (skipped, not counted). */
 bool import_line_blank(const char *s, size_t n);
+
+/* NDJSON framing, shared by the imports: bytes arriving in pieces of any
+ * size become whole lines (without their newline); a line longer than
+ * max bytes is reported once, when it passes the bound, and the rest of
+ * it is dropped. */
+struct import_lines {
+    struct buf partial;      /* an incomplete line carried over */
+    bool skipping;           /* inside a line that is too long */
+    uint64_t max;            /* 0: no bound */
+};
+
+struct import_line_ops {
+    int (*line)(void *ctx, const char *s, size_t n, struct err *e);
+    int (*too_long)(void *ctx, struct err *e);
+};
+
+/* Hands every line this piece completes to ops; stops at the first
+ * non-zero return and returns it. */
+int import_lines_feed(struct import_lines *l, const char *data, size_t n,
+                      const struct import_line_ops *ops, void *ctx,
+                      struct err *e);
+/* The last line, when the input did not end with a newline. */
+int import_lines_finish(struct import_lines *l,
+                        const struct import_line_ops *ops, void *ctx,
+                        struct err *e);
+void import_lines_release(struct import_lines *l);
 
 struct importer;
 
