@@ -870,13 +870,6 @@ static struct ch_import *imp(const struct backend_import *b)
     return (struct ch_import *)b;
 }
 
-static int reject(struct ch_import *im, uint64_t line, enum err_code code,
-                  const char *msg)
-{
-    im->stats.rejected++;
-    return import_rejects_add(&im->rejects, line, code, msg);
-}
-
 static int reject_err(struct ch_import *im, uint64_t line, const struct err *e)
 {
     im->stats.rejected++;
@@ -978,8 +971,6 @@ static int take_line(struct ch_import *im, const char *s, size_t n,
 {
     struct json_opts opts = {.max_depth = im->cfg.json_max_depth};
     struct json_error je;
-    char msg[256];
-    size_t at = im->bodies.len;
 
     im->line_no++;
     if (n > 0 && s[n - 1] == '\r')
@@ -989,9 +980,8 @@ static int take_line(struct ch_import *im, const char *s, size_t n,
     im->stats.lines++;
     int rc = json_parse(s, n, &opts, &im->bodies, &je);
     if (rc == ERR_BAD_REQUEST) {
-        snprintf(msg, sizeof(msg), "not valid JSON: %s at byte %zu", je.msg,
-                 je.offset);
-        if (reject(im, im->line_no, ERR_BAD_REQUEST, msg) != 0)
+        im->stats.rejected++;
+        if (import_rejects_bad_json(&im->rejects, im->line_no, &je) != 0)
             return err_set(e, ERR_NOMEM, "out of memory");
         return check_reject_limit(im, e);
     }
@@ -1006,7 +996,6 @@ static int take_line(struct ch_import *im, const char *s, size_t n,
         im->cap = cap;
     }
     im->lines[im->n++] = im->line_no;
-    (void)at;
     if (im->n >= IMPORTER_BATCH_LINES || im->bodies.len >= IMPORTER_BATCH_BYTES)
         return flush(im, e);
     return 0;
@@ -1014,14 +1003,11 @@ static int take_line(struct ch_import *im, const char *s, size_t n,
 
 static int too_long(struct ch_import *im, struct err *e)
 {
-    char msg[160];
-
-    snprintf(msg, sizeof(msg),
-             "line is longer than max_object_bytes (%llu bytes)",
-             (unsigned long long)im->cfg.max_object_bytes);
     im->stats.lines++;
+    im->stats.rejected++;
     im->line_no++;
-    if (reject(im, im->line_no, ERR_TOO_LARGE, msg) != 0)
+    if (import_rejects_too_long(&im->rejects, im->line_no,
+                                im->cfg.max_object_bytes) != 0)
         return err_set(e, ERR_NOMEM, "out of memory");
     return check_reject_limit(im, e);
 }

@@ -118,6 +118,27 @@ void import_rejects_release(struct import_rejects *r)
     *r = (struct import_rejects){0};
 }
 
+int import_rejects_bad_json(struct import_rejects *r, uint64_t line,
+                            const struct json_error *je)
+{
+    char msg[256];
+
+    snprintf(msg, sizeof(msg), "not valid JSON: %s at byte %zu", je->msg,
+             je->offset);
+    return import_rejects_add(r, line, ERR_BAD_REQUEST, msg);
+}
+
+int import_rejects_too_long(struct import_rejects *r, uint64_t line,
+                            uint64_t max_object_bytes)
+{
+    char msg[160];
+
+    snprintf(msg, sizeof(msg),
+             "line is longer than max_object_bytes (%llu bytes)",
+             (unsigned long long)max_object_bytes);
+    return import_rejects_add(r, line, ERR_TOO_LARGE, msg);
+}
+
 bool import_line_refused(int rc)
 {
     return rc == ERR_CONFLICT || rc == ERR_BAD_REQUEST ||
@@ -131,13 +152,6 @@ bool import_line_blank(const char *s, size_t n)
         if (s[i] != ' ' && s[i] != '\t' && s[i] != '\r')
             return false;
     return true;
-}
-
-static int reject(struct importer *im, uint64_t line, enum err_code code,
-                  const char *msg)
-{
-    im->stats.rejected++;
-    return import_rejects_add(&im->rejects, line, code, msg);
 }
 
 static int reject_err(struct importer *im, uint64_t line, const struct err *e)
@@ -352,7 +366,6 @@ static int take_line(struct importer *im, const char *s, size_t n,
     struct json_opts opts = {.max_depth = im->cfg.json_max_depth};
     struct json_error je;
     struct err le;
-    char msg[256];
     bson_t body;
 
     im->line_no++;
@@ -365,9 +378,8 @@ static int take_line(struct importer *im, const char *s, size_t n,
     buf_reset(&im->parsed);
     int rc = json_parse(s, n, &opts, &im->parsed, &je);
     if (rc == ERR_BAD_REQUEST) {
-        snprintf(msg, sizeof(msg), "not valid JSON: %s at byte %zu", je.msg,
-                 je.offset);
-        rc = reject(im, im->line_no, ERR_BAD_REQUEST, msg);
+        im->stats.rejected++;
+        rc = import_rejects_bad_json(&im->rejects, im->line_no, &je);
         return rc != 0 ? err_set(e, rc, "out of memory")
                        : check_reject_limit(im, e);
     }
@@ -396,14 +408,11 @@ static int take_line(struct importer *im, const char *s, size_t n,
 
 static int too_long(struct importer *im, struct err *e)
 {
-    char msg[160];
-
-    snprintf(msg, sizeof(msg),
-             "line is longer than max_object_bytes (%llu bytes)",
-             (unsigned long long)im->cfg.max_object_bytes);
     im->stats.lines++;
+    im->stats.rejected++;
     im->line_no++;
-    int rc = reject(im, im->line_no, ERR_TOO_LARGE, msg);
+    int rc = import_rejects_too_long(&im->rejects, im->line_no,
+                                     im->cfg.max_object_bytes);
     return rc != 0 ? err_set(e, rc, "out of memory")
                    : check_reject_limit(im, e);
 }

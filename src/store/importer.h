@@ -69,6 +69,13 @@ const struct importer_reject *import_rejects_sorted(struct import_rejects *r,
                                                     size_t *n);
 void import_rejects_release(struct import_rejects *r);
 
+struct json_error;
+/* The two rejections framing and parsing make, with their messages. */
+int import_rejects_bad_json(struct import_rejects *r, uint64_t line,
+                            const struct json_error *je);
+int import_rejects_too_long(struct import_rejects *r, uint64_t line,
+                            uint64_t max_object_bytes);
+
 /* Whether rc refuses one line (taken id, schema...) rather than the whole
  * import. */
 bool import_line_refused(int rc);
